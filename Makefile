@@ -1,0 +1,53 @@
+# The README's verbs. Thin: set-up lives in scripts/, the build in CMake presets.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+
+.PHONY: all setup build test fuzz demo bench asan format docs clean
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build/build.ninja:
+	cmake --preset default
+
+build: setup build/build.ninja
+	cmake --build --preset default -j $(JOBS)
+
+# The bounded fuzz run goes first so that ctest's summary is the last thing printed.
+test: build fuzz
+	ctest --preset default -j $(JOBS) --timeout 600
+
+build-fuzz/build.ninja:
+	cmake --preset fuzz
+
+fuzz: setup build-fuzz/build.ninja
+	cmake --build --preset fuzz --target envelope_fuzzer -j $(JOBS)
+	mkdir -p build-fuzz/corpus
+	set -o pipefail; ./build-fuzz/bin/envelope_fuzzer -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	    -print_final_stats=1 build-fuzz/corpus fuzz/corpus 2>&1 | tail -n 12
+
+demo: build
+	@if [ -x build/bin/meshtrace ] && build/bin/meshtrace demo --help >/dev/null 2>&1; then \
+	    ./build/bin/meshtrace demo; \
+	  else echo "make demo: the demo is not built yet (see the open issue for 'meshtrace demo')"; fi
+
+build-release/build.ninja:
+	cmake --preset release
+
+bench: setup build-release/build.ninja
+	cmake --build --preset release -j $(JOBS)
+	@for b in build-release/bin/*_bench; do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
+
+asan: setup
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j $(JOBS) --timeout 900
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan build-release build-fuzz
