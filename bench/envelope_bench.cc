@@ -12,11 +12,12 @@ namespace {
 // A realistic envelope of about `target` bytes: route, headers, status and a payload of
 // order-like records.
 std::string MakeEnvelope(size_t target) {
-  std::string payload = R"({"customer":{"id":"c-829381","email":"a.b@example.com","tier":"gold"},"items":[)";
+  std::string payload =
+      R"({"customer":{"id":"c-829381","email":"a.b@example.com","tier":"gold"},"items":[)";
   for (int i = 0; payload.size() + 420 < target; ++i) {
     if (i > 0) payload += ',';
-    payload += R"({"sku":"SKU-)" + std::to_string(100000 + i) +
-               R"(","qty":)" + std::to_string(i % 7 + 1) + R"(,"price":19.90,"tags":["a","b"]})";
+    payload += R"({"sku":"SKU-)" + std::to_string(100000 + i) + R"(","qty":)" +
+               std::to_string(i % 7 + 1) + R"(,"price":19.90,"tags":["a","b"]})";
   }
   payload += R"(],"total":1234.50})";
   return R"({"id":"5f0c7e3a-2b7d-4a8e-9c1e-3f2a1b0c9d8e","route":{"prev":["create-account","issue-token"],"curr":"setup-payment","next":["send-welcome"]},)"

@@ -34,12 +34,18 @@ absl::Status Fail(EnvelopeFault fault, EnvelopeFault* out, std::string message) 
 
 const char* TypeName(od::json_type type) {
   switch (type) {
-    case od::json_type::array: return "an array";
-    case od::json_type::object: return "an object";
-    case od::json_type::number: return "a number";
-    case od::json_type::string: return "a string";
-    case od::json_type::boolean: return "a boolean";
-    case od::json_type::null: return "null";
+    case od::json_type::array:
+      return "an array";
+    case od::json_type::object:
+      return "an object";
+    case od::json_type::number:
+      return "a number";
+    case od::json_type::string:
+      return "a string";
+    case od::json_type::boolean:
+      return "a boolean";
+    case od::json_type::null:
+      return "null";
   }
   return "unknown";
 }
@@ -47,12 +53,18 @@ const char* TypeName(od::json_type type) {
 const char* DomTypeName(simdjson::dom::element_type type) {
   using simdjson::dom::element_type;
   switch (type) {
-    case element_type::ARRAY: return "an array";
-    case element_type::OBJECT: return "an object";
-    case element_type::STRING: return "a string";
-    case element_type::BOOL: return "a boolean";
-    case element_type::NULL_VALUE: return "null";
-    default: return "a number";
+    case element_type::ARRAY:
+      return "an array";
+    case element_type::OBJECT:
+      return "an object";
+    case element_type::STRING:
+      return "a string";
+    case element_type::BOOL:
+      return "a boolean";
+    case element_type::NULL_VALUE:
+      return "null";
+    default:
+      return "a number";
   }
 }
 
@@ -233,7 +245,9 @@ absl::Status ParseFields(od::object object, const ParseOptions& options, Envelop
       envelope->payload_json = raw;
     }
   }
-  if (!has_id) return Fail(EnvelopeFault::kMissingId, fault, "missing required field 'id'");
+  if (!has_id && options.require_id) {
+    return Fail(EnvelopeFault::kMissingId, fault, "missing required field 'id'");
+  }
   if (!has_route) {
     return Fail(EnvelopeFault::kMissingRoute, fault, "missing required field 'route'");
   }
@@ -260,9 +274,9 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view json, const ParseOptions
                                        EnvelopeFault* fault) {
   if (fault != nullptr) *fault = EnvelopeFault::kNone;
   if (json.size() > options.max_bytes) {
-    return Fail(EnvelopeFault::kTooLarge, fault,
-                absl::StrCat("envelope is ", json.size(), " bytes, over the limit of ",
-                             options.max_bytes));
+    return Fail(
+        EnvelopeFault::kTooLarge, fault,
+        absl::StrCat("envelope is ", json.size(), " bytes, over the limit of ", options.max_bytes));
   }
   ThreadParsers& parsers = Parsers();
   parsers.buffer.assign(json);

@@ -89,6 +89,8 @@ struct ParseOptions {
   // Asya's runtime requires `payload`; its sidecar does not look at it. The sidecar parses
   // with this on, as the runtime would reject the envelope anyway.
   bool require_payload = true;
+  // Runtime frames carry no id; the sidecar parses them with this off.
+  bool require_id = true;
 };
 
 // Parses and strictly validates an envelope. On failure the status is InvalidArgument with a

@@ -19,8 +19,8 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 absl::Status PathError(std::string_view text, size_t pos, std::string_view what) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("bad JSON path '", AsAbsl(text), "' at character ", pos + 1, ": ", AsAbsl(what)));
+  return absl::InvalidArgumentError(absl::StrCat("bad JSON path '", AsAbsl(text), "' at character ",
+                                                 pos + 1, ": ", AsAbsl(what)));
 }
 
 // Counts replaced values and keeps the first few of their paths for the capture.
@@ -75,8 +75,7 @@ void RedactAt(Json& node, const std::vector<PathStep>& steps, size_t i, const st
 }
 
 // Whether `allowed` (a path's steps from `from`) covers the concrete location `at`.
-bool Covers(const std::vector<PathStep>& allowed, size_t from,
-            const std::vector<PathStep>& at) {
+bool Covers(const std::vector<PathStep>& allowed, size_t from, const std::vector<PathStep>& at) {
   if (allowed.size() - from > at.size()) return false;
   for (size_t k = 0; from + k < allowed.size(); ++k) {
     const PathStep& a = allowed[from + k];

@@ -4,10 +4,10 @@
 #include "absl/status/statusor.h"
 
 // Returns from the current function when `expr` (an absl::Status) is not OK.
-#define MESHTRACE_RETURN_IF_ERROR(expr)                     \
-  do {                                                      \
-    ::absl::Status meshtrace_status_ = (expr);              \
-    if (!meshtrace_status_.ok()) return meshtrace_status_;  \
+#define MESHTRACE_RETURN_IF_ERROR(expr)                    \
+  do {                                                     \
+    ::absl::Status meshtrace_status_ = (expr);             \
+    if (!meshtrace_status_.ok()) return meshtrace_status_; \
   } while (false)
 
 #define MESHTRACE_CONCAT_INNER_(a, b) a##b

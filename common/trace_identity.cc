@@ -20,8 +20,8 @@ std::optional<std::string> TraceIdFromTraceparent(std::string_view tp) {
   // version "-" trace-id "-" parent-id "-" flags; later versions may append "-..." fields.
   if (tp.size() < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-') return std::nullopt;
   if (tp.size() > 55 && tp[55] != '-') return std::nullopt;
-  std::string_view version = tp.substr(0, 2), trace = tp.substr(3, 32),
-                   parent = tp.substr(36, 16), flags = tp.substr(53, 2);
+  std::string_view version = tp.substr(0, 2), trace = tp.substr(3, 32), parent = tp.substr(36, 16),
+                   flags = tp.substr(53, 2);
   if (!IsLowerHex(version) || version == "ff") return std::nullopt;
   if (version == "00" && tp.size() != 55) return std::nullopt;
   if (!IsLowerHex(trace) || !IsLowerHex(parent) || !IsLowerHex(flags)) return std::nullopt;

@@ -1,11 +1,10 @@
 #include "replayer/cli.h"
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "replayer/dev_kafka.h"
 
@@ -38,8 +37,8 @@ int RunDevKafka(int brokers, const std::string& topics_spec) {
     return 1;
   }
   std::cout << (*kafka)->bootstraps() << std::endl;
-  std::cerr << "meshtrace dev-kafka: mock Kafka cluster with " << brokers
-            << " broker(s) on " << (*kafka)->bootstraps() << "; Ctrl-C stops it\n";
+  std::cerr << "meshtrace dev-kafka: mock Kafka cluster with " << brokers << " broker(s) on "
+            << (*kafka)->bootstraps() << "; Ctrl-C stops it\n";
   int signal = 0;
   sigwait(&stop, &signal);
   std::cerr << "meshtrace dev-kafka: stopping (" << strsignal(signal) << ")\n";

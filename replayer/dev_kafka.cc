@@ -35,11 +35,10 @@ absl::StatusOr<std::vector<TopicSpec>> ParseTopicSpecs(std::string_view spec) {
     }
     TopicSpec topic{std::string(parts[0]), 1};
     if (auto status = ValidateTopicPart("topic name", topic.name); !status.ok()) return status;
-    if (parts.size() == 2 &&
-        (!absl::SimpleAtoi(parts[1], &topic.partitions) || topic.partitions < 1 ||
-         topic.partitions > 1000)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "topic '", entry, "': partitions must be a whole number from 1 to 1000"));
+    if (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &topic.partitions) ||
+                              topic.partitions < 1 || topic.partitions > 1000)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic '", entry, "': partitions must be a whole number from 1 to 1000"));
     }
     topics.push_back(std::move(topic));
   }
@@ -47,7 +46,7 @@ absl::StatusOr<std::vector<TopicSpec>> ParseTopicSpecs(std::string_view spec) {
 }
 
 absl::StatusOr<std::unique_ptr<DevKafka>> DevKafka::Start(int brokers,
-                                                           const std::vector<TopicSpec>& topics) {
+                                                          const std::vector<TopicSpec>& topics) {
   if (brokers < 1 || brokers > 16) {
     return absl::InvalidArgumentError("brokers must be from 1 to 16");
   }
@@ -75,8 +74,8 @@ absl::StatusOr<std::unique_ptr<DevKafka>> DevKafka::Start(int brokers,
 DevKafka::~DevKafka() = default;
 
 absl::Status DevKafka::CreateTopic(const TopicSpec& topic) {
-  rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(handles_->cluster, topic.name.c_str(),
-                                                       topic.partitions, 1);
+  rd_kafka_resp_err_t err =
+      rd_kafka_mock_topic_create(handles_->cluster, topic.name.c_str(), topic.partitions, 1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot create topic '", topic.name, "': ", rd_kafka_err2str(err)));
@@ -88,8 +87,7 @@ absl::Status DevKafka::SetBrokerDown(int id, bool down) {
   rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(handles_->cluster, id)
                                  : rd_kafka_mock_broker_set_up(handles_->cluster, id);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("broker ", id, ": ", rd_kafka_err2str(err)));
+    return absl::InvalidArgumentError(absl::StrCat("broker ", id, ": ", rd_kafka_err2str(err)));
   }
   return absl::OkStatus();
 }

@@ -40,7 +40,8 @@ TEST(EnvelopeTest, PayloadRoundTripsByteForByte) {
 TEST(EnvelopeTest, ScalarPayloadsKeepTheirText) {
   for (std::string payload : {"\"text\"", "12.500", "true", "null", "[]", "-1E+2"}) {
     auto envelope = ParseEnvelope(R"({"id":"x","route":{"prev":[],"curr":"a","next":[]},)"
-                                  R"("payload": )" + payload + " , \"status\": {} }");
+                                  R"("payload": )" +
+                                  payload + " , \"status\": {} }");
     ASSERT_TRUE(envelope.ok()) << payload << ": " << envelope.status();
     EXPECT_EQ(envelope->payload_json, payload);
   }
@@ -152,7 +153,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"MissingPrev", R"({"id":"x","route":{"curr":"a","next":[]},"payload":1})",
                 EnvelopeFault::kPrevNotStringList, "missing required field 'prev'",
                 "validation_error"},
-        BadCase{"PrevNotList", R"({"id":"x","route":{"prev":"a","curr":"a","next":[]},"payload":1})",
+        BadCase{"PrevNotList",
+                R"({"id":"x","route":{"prev":"a","curr":"a","next":[]},"payload":1})",
                 EnvelopeFault::kPrevNotStringList, "route.prev must be a list of strings",
                 "validation_error"},
         BadCase{"PrevHoldsNumber",
@@ -163,10 +165,8 @@ INSTANTIATE_TEST_SUITE_P(
                 R"({"id":"x","route":{"prev":[],"curr":null,"next":[]},"payload":1})",
                 EnvelopeFault::kCurrNotString, "route.curr must be a string", "validation_error"},
         BadCase{"MissingCurr", R"({"id":"x","route":{"prev":[],"next":[]},"payload":1})",
-                EnvelopeFault::kCurrNotString, "missing required field 'curr'",
-                "validation_error"},
-        BadCase{"NextNotList",
-                R"({"id":"x","route":{"prev":[],"curr":"a","next":{}},"payload":1})",
+                EnvelopeFault::kCurrNotString, "missing required field 'curr'", "validation_error"},
+        BadCase{"NextNotList", R"({"id":"x","route":{"prev":[],"curr":"a","next":{}},"payload":1})",
                 EnvelopeFault::kNextNotStringList, "route.next must be a list of strings",
                 "validation_error"},
         BadCase{"MissingNext", R"({"id":"x","route":{"prev":[],"curr":"a"},"payload":1})",

@@ -88,8 +88,8 @@ TEST(RedactionTest, AllowListHashesEverythingUnlisted) {
 }
 
 TEST(RedactionTest, BadPathsAreRejectedWithPosition) {
-  for (const char* spec : {"$payload", "$.body.x", "$.payload[", "$.payload[abc]", "$.payload..x",
-                           "$.headers"}) {
+  for (const char* spec :
+       {"$payload", "$.body.x", "$.payload[", "$.payload[abc]", "$.payload..x", "$.headers"}) {
     auto redactor = Redactor::Create(spec, "k");
     EXPECT_FALSE(redactor.ok()) << spec;
     EXPECT_NE(redactor.status().message().find("bad JSON path"), std::string::npos)

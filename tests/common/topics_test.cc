@@ -22,8 +22,7 @@ TEST(TopicsTest, ValidatesTopicParts) {
   EXPECT_TRUE(ValidateTopicPart("actor name", "setup-payment_2.v1").ok());
   absl::Status bad = ValidateTopicPart("actor name", "a/b");
   EXPECT_FALSE(bad.ok());
-  EXPECT_NE(bad.message().find("actor name 'a/b' has the character '/'"), std::string::npos)
-      << bad;
+  EXPECT_NE(bad.message().find("actor name 'a/b' has the character '/'"), std::string::npos) << bad;
   EXPECT_FALSE(ValidateTopicPart("namespace", "").ok());
   EXPECT_FALSE(ValidateTopicPart("namespace", std::string(201, 'a')).ok());
 }

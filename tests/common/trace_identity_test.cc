@@ -38,8 +38,7 @@ TEST(TraceIdentityTest, RejectsInvalidTraceparents) {
   EXPECT_FALSE(TraceIdFromTraceparent("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"));
   EXPECT_FALSE(
       TraceIdFromTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx"));
-  EXPECT_TRUE(
-      TraceIdFromTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx"));
+  EXPECT_TRUE(TraceIdFromTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-xx"));
   EXPECT_FALSE(TraceIdFromTraceparent(""));
 }
 

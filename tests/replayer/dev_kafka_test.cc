@@ -92,10 +92,9 @@ TEST(DevKafkaCommandTest, PrintsBootstrapsServesAndStopsOnSigterm) {
 }
 
 TEST(DevKafkaCommandTest, BadArgumentsExitTwo) {
-  for (std::vector<std::string> args :
-       {std::vector<std::string>{"dev-kafka", "--brokers", "0"},
-        std::vector<std::string>{"dev-kafka", "--topics", "a:zero"},
-        std::vector<std::string>{"no-such-command"}}) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"dev-kafka", "--brokers", "0"},
+                                        std::vector<std::string>{"dev-kafka", "--topics", "a:zero"},
+                                        std::vector<std::string>{"no-such-command"}}) {
     args.insert(args.begin(), kMeshtrace);
     auto result = testing::Run(args);
     ASSERT_TRUE(result.ok()) << result.status();

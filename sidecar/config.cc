@@ -1,0 +1,245 @@
+#include "sidecar/config.h"
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/redaction.h"
+#include "common/topics.h"
+
+extern char** environ;
+
+namespace meshtrace::sidecar {
+namespace {
+
+// ASYA_ACTOR_NAME -> actor-name, MESHTRACE_CAPTURE_MAX_BYTES -> capture-max-bytes.
+std::string FlagName(std::string var) {
+  for (const char* prefix : {"ASYA_", "MESHTRACE_"}) {
+    if (var.rfind(prefix, 0) == 0) var = var.substr(std::strlen(prefix));
+  }
+  for (char& c : var) c = c == '_' ? '-' : static_cast<char>(std::tolower(c));
+  return var;
+}
+
+struct Setting {
+  const char* var;
+  const char* help;
+};
+
+constexpr Setting kSettings[] = {
+    {"ASYA_ACTOR_NAME", "actor this sidecar serves (required); consumes asya-{ns}-{actor}"},
+    {"ASYA_NAMESPACE", "queue namespace: topics are asya-{ns}-{actor} (default empty)"},
+    {"ASYA_TRANSPORT", "queue transport: kafka (the only one)"},
+    {"ASYA_KAFKA_BROKERS", "Kafka bootstrap list host:port,..."},
+    {"ASYA_KAFKA_PROPERTIES", "extra librdkafka properties key=value,... (TLS, SASL)"},
+    {"ASYA_SOCKET_DIR", "runtime socket directory (default /var/run/asya)"},
+    {"ASYA_RESILIENCY_ACTOR_TIMEOUT", "per-call runtime timeout, Go duration (default 5m)"},
+    {"ASYA_RUNTIME_READY_TIMEOUT", "how long to wait for the runtime, Go duration (default 5m)"},
+    {"ASYA_ACTOR_SINK", "success end actor (default x-sink)"},
+    {"ASYA_ACTOR_SUMP", "failure end actor (default x-sump)"},
+    {"ASYA_IS_END_ACTOR", "true: consume as an end actor (x-sink/x-sump), never route"},
+    {"ASYA_METRICS_ENABLED", "serve Prometheus metrics (default true)"},
+    {"ASYA_METRICS_ADDR", "metrics listen address (default :8080)"},
+    {"ASYA_METRICS_NAMESPACE", "metric name prefix (default asya_actor)"},
+    {"ASYA_LOG_LEVEL", "debug, info, warn or error (default info)"},
+    {"MESHTRACE_COLLECTOR", "collector gRPC host:port; empty = no lifecycle events"},
+    {"MESHTRACE_API_TOKEN", "bearer token for the collector"},
+    {"MESHTRACE_CAPTURE", "payloads (default), metadata or none"},
+    {"MESHTRACE_CAPTURE_MAX_BYTES", "cap on each captured envelope (default 65536)"},
+    {"MESHTRACE_REDACT", "header names and $.paths to hash; 'allow:' prefix = allow-list"},
+    {"MESHTRACE_REDACT_KEY", "key of the redaction hash"},
+    {"MESHTRACE_EVENT_BUFFER", "lifecycle events buffered at most (default 65536)"},
+};
+
+absl::Status Bad(const std::string& var, const std::string& value, const std::string& accepts) {
+  return absl::InvalidArgumentError(var + "='" + value + "' is not valid: " + accepts);
+}
+
+absl::StatusOr<bool> ParseBool(const std::string& var, const std::string& value) {
+  std::string v = value;
+  for (char& c : v) c = static_cast<char>(std::tolower(c));
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no" || v.empty()) return false;
+  return Bad(var, value, "expected true or false");
+}
+
+absl::StatusOr<size_t> ParseCount(const std::string& var, const std::string& value, size_t min,
+                                  size_t max) {
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < min || n > max) {
+    return Bad(
+        var, value,
+        "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<size_t>(n);
+}
+
+absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConfig* c) {
+  auto get = [&](const char* var) -> const std::string* {
+    auto it = values.find(var);
+    return it == values.end() ? nullptr : &it->second;
+  };
+  if (auto* v = get("ASYA_ACTOR_NAME")) c->actor = *v;
+  if (c->actor.empty()) {
+    return absl::InvalidArgumentError("ASYA_ACTOR_NAME (or --actor-name) is required");
+  }
+  if (auto s = ValidateTopicPart("ASYA_ACTOR_NAME", c->actor); !s.ok()) return s;
+  if (auto* v = get("ASYA_NAMESPACE")) c->ns = *v;
+  if (!c->ns.empty()) {
+    if (auto s = ValidateTopicPart("ASYA_NAMESPACE", c->ns); !s.ok()) return s;
+  }
+  if (auto* v = get("ASYA_TRANSPORT"); v != nullptr && !v->empty()) {
+    if (*v != "kafka") {
+      return Bad("ASYA_TRANSPORT", *v, "meshtrace-sidecar supports only 'kafka'");
+    }
+  }
+  if (auto* v = get("ASYA_KAFKA_BROKERS"); v != nullptr && !v->empty()) c->kafka_brokers = *v;
+  if (auto* v = get("ASYA_KAFKA_PROPERTIES")) {
+    for (absl::string_view item : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {
+      std::vector<std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
+      if (kv.size() != 2 || absl::StripAsciiWhitespace(kv[0]).empty()) {
+        return Bad("ASYA_KAFKA_PROPERTIES", *v, "expected key=value,key=value");
+      }
+      c->kafka_properties.emplace_back(std::string(absl::StripAsciiWhitespace(kv[0])),
+                                       std::string(absl::StripAsciiWhitespace(kv[1])));
+    }
+  }
+  if (auto* v = get("ASYA_SOCKET_DIR"); v != nullptr && !v->empty()) c->socket_dir = *v;
+  if (c->socket_path().size() >= 108) {
+    return Bad("ASYA_SOCKET_DIR", c->socket_dir, "the socket path must be under 108 bytes");
+  }
+  for (auto [var, field] : {std::pair{"ASYA_RESILIENCY_ACTOR_TIMEOUT", &c->actor_timeout},
+                            std::pair{"ASYA_RUNTIME_READY_TIMEOUT", &c->ready_timeout}}) {
+    if (auto* v = get(var); v != nullptr && !v->empty()) {
+      auto d = ParseGoDuration(var, *v);
+      if (!d.ok()) return d.status();
+      *field = *d;
+    }
+  }
+  if (auto* v = get("ASYA_ACTOR_SINK"); v != nullptr && !v->empty()) c->sink = *v;
+  if (auto* v = get("ASYA_ACTOR_SUMP"); v != nullptr && !v->empty()) c->sump = *v;
+  if (auto* v = get("ASYA_IS_END_ACTOR")) {
+    auto b = ParseBool("ASYA_IS_END_ACTOR", *v);
+    if (!b.ok()) return b.status();
+    c->is_end_actor = *b;
+  }
+  if (auto* v = get("ASYA_METRICS_ENABLED"); v != nullptr && !v->empty()) {
+    auto b = ParseBool("ASYA_METRICS_ENABLED", *v);
+    if (!b.ok()) return b.status();
+    c->metrics_enabled = *b;
+  }
+  if (auto* v = get("ASYA_METRICS_ADDR"); v != nullptr && !v->empty()) {
+    auto colon = v->rfind(':');
+    int port = 0;
+    if (colon == std::string::npos || !absl::SimpleAtoi(v->substr(colon + 1), &port) || port < 0 ||
+        port > 65535) {
+      return Bad("ASYA_METRICS_ADDR", *v, "expected [host]:port, e.g. :8080 or 127.0.0.1:9100");
+    }
+    c->metrics_addr = *v;
+  }
+  if (auto* v = get("ASYA_METRICS_NAMESPACE"); v != nullptr && !v->empty()) {
+    for (char ch : *v) {
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') {
+        return Bad("ASYA_METRICS_NAMESPACE", *v, "letters, digits and '_' only");
+      }
+    }
+    c->metrics_namespace = *v;
+  }
+  if (auto* v = get("ASYA_LOG_LEVEL"); v != nullptr && !v->empty()) {
+    std::string l = *v;
+    for (char& ch : l) ch = static_cast<char>(std::tolower(ch));
+    if (l != "debug" && l != "info" && l != "warn" && l != "error") {
+      return Bad("ASYA_LOG_LEVEL", *v, "expected debug, info, warn or error");
+    }
+    c->log_level = l;
+  }
+  if (auto* v = get("MESHTRACE_COLLECTOR")) c->collector = *v;
+  if (auto* v = get("MESHTRACE_API_TOKEN")) c->collector_token = *v;
+  if (auto* v = get("MESHTRACE_CAPTURE"); v != nullptr && !v->empty()) {
+    if (*v == "payloads") {
+      c->capture = CaptureMode::kPayloads;
+    } else if (*v == "metadata") {
+      c->capture = CaptureMode::kMetadata;
+    } else if (*v == "none") {
+      c->capture = CaptureMode::kNone;
+    } else {
+      return Bad("MESHTRACE_CAPTURE", *v, "expected payloads, metadata or none");
+    }
+  }
+  if (auto* v = get("MESHTRACE_CAPTURE_MAX_BYTES"); v != nullptr && !v->empty()) {
+    auto n = ParseCount("MESHTRACE_CAPTURE_MAX_BYTES", *v, 256, 16u << 20);
+    if (!n.ok()) return n.status();
+    c->capture_max_bytes = *n;
+  }
+  if (auto* v = get("MESHTRACE_REDACT")) {
+    auto r = Redactor::Create(*v, "");
+    if (!r.ok()) return Bad("MESHTRACE_REDACT", *v, std::string(r.status().message()));
+    c->redact = *v;
+  }
+  if (auto* v = get("MESHTRACE_REDACT_KEY")) c->redact_key = *v;
+  if (auto* v = get("MESHTRACE_EVENT_BUFFER"); v != nullptr && !v->empty()) {
+    auto n = ParseCount("MESHTRACE_EVENT_BUFFER", *v, 1, 100'000'000);
+    if (!n.ok()) return n.status();
+    c->event_buffer = *n;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<absl::Duration> ParseGoDuration(const std::string& variable,
+                                               const std::string& value) {
+  absl::Duration d;
+  if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration()) {
+    return Bad(variable, value, "expected a positive Go duration such as 30s, 5m or 1h30m");
+  }
+  return d;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry = *e;
+    auto eq = entry.find('=');
+    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
+                               const std::map<std::string, std::string>& env) {
+  ConfigResult result;
+  CLI::App app{
+      "meshtrace-sidecar: an Asya-compatible actor sidecar on Kafka that reports every step of "
+      "every envelope to meshtrace-collector.\nEvery setting is an environment variable or the "
+      "flag named after it.",
+      "meshtrace-sidecar"};
+  app.set_version_flag("--version", std::string("meshtrace-sidecar ") + MESHTRACE_VERSION);
+  std::map<std::string, std::string> flags;
+  for (const Setting& s : kSettings) {
+    app.add_option("--" + FlagName(s.var), flags[s.var], std::string(s.help) + " [" + s.var + "]");
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    result.exit_code = app.exit(e, out, err);
+    result.message = out.str() + err.str();
+    if (result.exit_code != 0) result.exit_code = 2;
+    return result;
+  }
+  std::map<std::string, std::string> values;
+  for (const Setting& s : kSettings) {
+    if (auto it = env.find(s.var); it != env.end()) values[s.var] = it->second;
+    if (app.count("--" + FlagName(s.var)) > 0) values[s.var] = flags[s.var];
+  }
+  if (auto it = env.find("HOSTNAME"); it != env.end()) result.config.pod = it->second;
+  if (auto status = Apply(values, &result.config); !status.ok()) {
+    result.exit_code = 2;
+    result.message = "meshtrace-sidecar: " + std::string(status.message());
+  }
+  return result;
+}
+
+}  // namespace meshtrace::sidecar

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "meshtrace/v1/events.pb.h"
+#include "sidecar/metrics.h"
+
+namespace meshtrace::sidecar {
+
+struct EmitterOptions {
+  std::string collector;         // gRPC host:port
+  std::string token;             // bearer token, empty = none
+  size_t buffer_events = 65536;  // queued + unacknowledged events at most
+  size_t max_batch = 512;
+  absl::Duration flush_interval = absl::Milliseconds(20);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+// Sends lifecycle events to the collector in the background. Emit() never blocks: events go
+// into a bounded buffer that a sender thread drains into `Collector.Ingest` batches; batches
+// stay buffered until acknowledged and are resent after a reconnect (the collector drops
+// duplicates). When the buffer is full, new events are dropped and counted
+// (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}). Thread-safe.
+class EventEmitter {
+ public:
+  virtual ~EventEmitter() = default;
+  virtual void Emit(v1::LifecycleEvent event) = 0;
+  // Sends what is buffered for up to `timeout`, then stops the sender. Events still
+  // unacknowledged are dropped and counted (reason "shutdown").
+  virtual void Stop(absl::Duration timeout) = 0;
+  virtual uint64_t acknowledged() const = 0;
+};
+
+std::unique_ptr<EventEmitter> NewGrpcEventEmitter(const EmitterOptions& options,
+                                                  SidecarMetrics* metrics);
+
+}  // namespace meshtrace::sidecar

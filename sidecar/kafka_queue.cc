@@ -1,0 +1,225 @@
+#include "sidecar/kafka_queue.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <deque>
+#include <map>
+
+#include "absl/time/clock.h"
+#include "common/log.h"
+
+namespace meshtrace::sidecar {
+namespace {
+
+// One consumed message's bookkeeping.
+struct Pending {
+  int64_t offset = 0;
+  int outstanding = 0;  // sends not yet acknowledged
+  bool finished = false;
+};
+
+using PartitionKey = std::pair<std::string, int32_t>;
+
+}  // namespace
+
+struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::RebalanceCb {
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  std::unique_ptr<RdKafka::Producer> producer;
+  // deque keeps element addresses stable under push_back/pop_front: tickets point into it.
+  std::map<PartitionKey, std::deque<Pending>> partitions;
+  int64_t outstanding = 0;
+  absl::Status delivery_error;
+  absl::Time last_commit = absl::InfinitePast();
+
+  void dr_cb(RdKafka::Message& message) override {
+    auto* pending = static_cast<Pending*>(message.msg_opaque());
+    --outstanding;
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      delivery_error = absl::UnavailableError("delivery to " + message.topic_name() +
+                                              " failed: " + message.errstr());
+      Log(LogLevel::kError, "kafka: " + std::string(delivery_error.message()));
+      return;  // the message stays outstanding: its offset is never committed
+    }
+    if (pending != nullptr) --pending->outstanding;
+  }
+
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      consumer->assign(parts);
+      return;
+    }
+    // Revoked: settle what was processed before giving the partitions away.
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (outstanding > 0 && absl::Now() < deadline) producer->poll(50);
+    Commit(/*sync=*/true);
+    for (auto* tp : parts) partitions.erase({tp->topic(), tp->partition()});
+    consumer->unassign();
+  }
+
+  void Commit(bool sync) {
+    std::vector<RdKafka::TopicPartition*> offsets;
+    for (auto& [key, queue] : partitions) {
+      int64_t done = -1;
+      while (!queue.empty() && queue.front().finished && queue.front().outstanding == 0) {
+        done = queue.front().offset;
+        queue.pop_front();
+      }
+      if (done >= 0)
+        offsets.push_back(RdKafka::TopicPartition::create(key.first, key.second, done + 1));
+    }
+    if (!offsets.empty()) {
+      RdKafka::ErrorCode err =
+          sync ? consumer->commitSync(offsets) : consumer->commitAsync(offsets);
+      if (err != RdKafka::ERR_NO_ERROR) {
+        Log(LogLevel::kWarn, "kafka: commit failed (" + RdKafka::err2str(err) +
+                                 "); the messages will be redelivered");
+      }
+    }
+    RdKafka::TopicPartition::destroy(offsets);
+    last_commit = absl::Now();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<KafkaQueue>> KafkaQueue::Open(const Options& options) {
+  std::unique_ptr<KafkaQueue> queue(new KafkaQueue());
+  queue->state_ = std::make_unique<State>();
+  State& state = *queue->state_;
+  std::string err;
+
+  auto configure =
+      [&](RdKafka::Conf* conf,
+          const std::vector<std::pair<std::string, std::string>>& fixed) -> absl::Status {
+    std::vector<std::pair<std::string, std::string>> all = fixed;
+    all.insert(all.end(), options.properties.begin(), options.properties.end());
+    for (const auto& [key, value] : all) {
+      if (conf->set(key, value, err) != RdKafka::Conf::CONF_OK) {
+        return absl::InvalidArgumentError("Kafka property " + key + "=" + value + ": " + err);
+      }
+    }
+    return absl::OkStatus();
+  };
+
+  std::unique_ptr<RdKafka::Conf> pconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  if (auto s = configure(pconf.get(), {{"bootstrap.servers", options.brokers},
+                                       {"enable.idempotence", "true"},
+                                       {"message.timeout.ms", "0"},
+                                       {"linger.ms", "1"},
+                                       {"log_level", "4"}});
+      !s.ok()) {
+    return s;
+  }
+  pconf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&state), err);
+  state.producer.reset(RdKafka::Producer::create(pconf.get(), err));
+  if (!state.producer) return absl::InvalidArgumentError("Kafka producer: " + err);
+
+  std::unique_ptr<RdKafka::Conf> cconf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  if (auto s = configure(cconf.get(), {{"bootstrap.servers", options.brokers},
+                                       {"group.id", options.group},
+                                       {"enable.auto.commit", "false"},
+                                       {"enable.auto.offset.store", "false"},
+                                       {"auto.offset.reset", "earliest"},
+                                       {"allow.auto.create.topics", "true"},
+                                       {"fetch.wait.max.ms", "20"},
+                                       {"log_level", "4"}});
+      !s.ok()) {
+    return s;
+  }
+  cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&state), err);
+  state.consumer.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
+  if (!state.consumer) return absl::InvalidArgumentError("Kafka consumer: " + err);
+  RdKafka::ErrorCode code = state.consumer->subscribe({options.topic});
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return absl::InvalidArgumentError("cannot subscribe to " + options.topic + ": " +
+                                      RdKafka::err2str(code));
+  }
+  return queue;
+}
+
+KafkaQueue::~KafkaQueue() {
+  if (state_ && state_->consumer) state_->consumer->close();
+}
+
+absl::StatusOr<std::optional<KafkaQueue::Message>> KafkaQueue::Poll(absl::Duration timeout) {
+  std::unique_ptr<RdKafka::Message> m(
+      state_->consumer->consume(static_cast<int>(absl::ToInt64Milliseconds(timeout))));
+  state_->producer->poll(0);
+  switch (m->err()) {
+    case RdKafka::ERR_NO_ERROR:
+      break;
+    case RdKafka::ERR__TIMED_OUT:
+    case RdKafka::ERR__PARTITION_EOF:
+      return std::optional<Message>();
+    case RdKafka::ERR_UNKNOWN_TOPIC_OR_PART:
+    case RdKafka::ERR__TRANSPORT:
+    case RdKafka::ERR__ALL_BROKERS_DOWN:
+      Log(LogLevel::kWarn, "kafka: " + m->errstr() + " (retrying)");
+      return std::optional<Message>();
+    default:
+      if (m->err() == RdKafka::ERR__FATAL) return absl::InternalError("kafka: " + m->errstr());
+      Log(LogLevel::kWarn, "kafka: consume: " + m->errstr());
+      return std::optional<Message>();
+  }
+  Message message;
+  message.topic = m->topic_name();
+  message.partition = m->partition();
+  message.offset = m->offset();
+  RdKafka::MessageTimestamp ts = m->timestamp();
+  if (ts.type != RdKafka::MessageTimestamp::MSG_TIMESTAMP_NOT_AVAILABLE) {
+    message.timestamp_ms = ts.timestamp;
+  }
+  if (m->key() != nullptr) message.key = *m->key();
+  message.value.assign(static_cast<const char*>(m->payload()), m->len());
+  auto& queue = state_->partitions[{message.topic, message.partition}];
+  queue.push_back(Pending{message.offset, 0, false});
+  message.ticket = &queue.back();
+  return std::optional<Message>(std::move(message));
+}
+
+absl::Status KafkaQueue::Send(void* ticket, const std::string& topic, const std::string& key,
+                              const std::string& value) {
+  auto* pending = static_cast<Pending*>(ticket);
+  while (true) {
+    RdKafka::ErrorCode err = state_->producer->produce(
+        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
+        key.size(), 0, pending);
+    if (err == RdKafka::ERR_NO_ERROR) break;
+    if (err != RdKafka::ERR__QUEUE_FULL) {
+      return absl::InternalError("cannot send to " + topic + ": " + RdKafka::err2str(err));
+    }
+    state_->producer->poll(100);  // back-pressure: wait for the broker to drain the queue
+  }
+  if (pending != nullptr) ++pending->outstanding;
+  ++state_->outstanding;
+  return absl::OkStatus();
+}
+
+void KafkaQueue::Finish(void* ticket) { static_cast<Pending*>(ticket)->finished = true; }
+
+void KafkaQueue::Service(bool force) {
+  state_->producer->poll(0);
+  if (force || absl::Now() - state_->last_commit >= absl::Milliseconds(100)) {
+    state_->Commit(/*sync=*/false);
+  }
+}
+
+absl::Status KafkaQueue::Drain(absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (state_->outstanding > 0 && absl::Now() < deadline) state_->producer->poll(50);
+  state_->Commit(/*sync=*/true);
+  if (state_->outstanding > 0) {
+    return absl::DeadlineExceededError(std::to_string(state_->outstanding) +
+                                       " sends still unacknowledged; their messages were not "
+                                       "committed and will be redelivered");
+  }
+  return state_->delivery_error;
+}
+
+void KafkaQueue::Close() { state_->consumer->close(); }
+
+absl::Status KafkaQueue::delivery_error() const { return state_->delivery_error; }
+
+int64_t KafkaQueue::outstanding() const { return state_->outstanding; }
+
+}  // namespace meshtrace::sidecar

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace meshtrace::sidecar {
+
+// The Asya sidecar metric catalog (asya-protocol.md §5: same names, types, labels, label values
+// and buckets, under `ns_prefix`, default "asya_actor") plus meshtrace_sidecar_* for the event
+// pipeline. The per-envelope methods are called by the processing thread only; the event
+// methods and Render() from any thread.
+class SidecarMetrics {
+ public:
+  SidecarMetrics(std::string ns_prefix, std::string actor, std::string transport = "kafka");
+  ~SidecarMetrics();
+
+  void Received(size_t bytes, absl::Duration receive_wait);
+  void Processed(const std::string& status);
+  void Failed(const std::string& reason);
+  void Sent(const std::string& destination_queue, const std::string& message_type, size_t bytes,
+            absl::Duration send_time);
+  void ProcessingTime(absl::Duration d);
+  void RuntimeTime(absl::Duration d);
+  void RuntimeError(const std::string& error_type);
+  void SetActive(int64_t n);
+
+  void EventsEmitted(uint64_t n);
+  void EventsDropped(const std::string& reason, uint64_t n);
+  void EventQueueDepth(int64_t n);
+  void CaptureBytes(uint64_t n);
+
+  // The Prometheus text exposition of every metric.
+  std::string Render() const;
+
+ private:
+  prometheus::Counter& CounterFor(prometheus::Family<prometheus::Counter>& family,
+                                  std::map<std::string, prometheus::Counter*>& cache,
+                                  const std::string& label, const std::string& value);
+
+  std::string actor_;
+  std::string transport_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  struct Families;
+  std::unique_ptr<Families> f_;
+};
+
+}  // namespace meshtrace::sidecar

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace meshtrace::sidecar {
+
+// An error as the runtime reports it (asya-protocol.md §2.4), or as the sidecar describes a
+// failed call.
+struct RuntimeError {
+  std::string code;  // processing_error, msg_parsing_error, connection_error, timeout, bad_reply
+  std::string type;  // e.g. ValueError
+  std::vector<std::string> mro;
+  std::string message;
+  std::string traceback;
+};
+
+// What one POST /invoke came to.
+struct RuntimeReply {
+  enum class Kind {
+    kFrames,        // 200 with frames (JSON or SSE stream)
+    kNoContent,     // 204, or a stream with no frames: the handler returned None
+    kHandlerError,  // 400/500 error body, or an SSE `error` event (frames before it stand)
+    kUnreachable,   // could not connect to the socket
+    kBadReply,      // an empty reply, not HTTP, or a status/body the protocol does not have
+    kTimeout,       // no complete answer within the timeout
+  };
+  Kind kind = Kind::kBadReply;
+  int http_status = 0;
+  std::vector<std::string> frames;    // raw JSON of each downstream frame, in order
+  std::vector<std::string> upstream;  // raw JSON of each FLY (`upstream`) payload
+  std::optional<RuntimeError> error;  // set for every kind but kFrames / kNoContent
+  absl::Duration duration;
+};
+
+// Interprets a complete HTTP response from the runtime (status, content type, body) as the
+// Asya protocol defines it. Pure; exposed for tests.
+RuntimeReply InterpretResponse(int http_status, std::string_view content_type,
+                               std::string_view body);
+
+// Calls the actor's runtime. One instance per thread (not thread-safe).
+class RuntimeClient {
+ public:
+  virtual ~RuntimeClient() = default;
+  // POSTs `envelope_json` to /invoke; never fails as a call, the reply says what happened.
+  virtual RuntimeReply Invoke(std::string_view envelope_json, absl::Duration timeout) = 0;
+  // GET /healthz: OK when the runtime answers 200.
+  virtual absl::Status Health(absl::Duration timeout) = 0;
+};
+
+// HTTP/1.1 over the Unix socket at `socket_path` (libcurl): accepts HTTP/1.0 and 1.1 replies,
+// Content-Length or close-delimited bodies and SSE streams; a new connection per call, as the
+// reference runtime closes each one.
+std::unique_ptr<RuntimeClient> NewUdsRuntimeClient(const std::string& socket_path);
+
+}  // namespace meshtrace::sidecar

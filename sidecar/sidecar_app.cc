@@ -1,0 +1,412 @@
+#include "sidecar/sidecar_app.h"
+
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "common/redaction.h"
+#include "common/topics.h"
+#include "common/trace_identity.h"
+#include "sidecar/event_emitter.h"
+#include "sidecar/kafka_queue.h"
+#include "sidecar/router.h"
+#include "sidecar/runtime_client.h"
+
+namespace meshtrace::sidecar {
+namespace {
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+void SetRoute(const Route& route, v1::Route* out) {
+  out->mutable_prev()->Assign(route.prev.begin(), route.prev.end());
+  out->set_curr(route.curr);
+  out->mutable_next()->Assign(route.next.begin(), route.next.end());
+}
+
+void SetError(const RuntimeError& error, v1::ErrorInfo* out) {
+  out->set_code(error.code);
+  out->set_type(error.type);
+  out->mutable_mro()->Assign(error.mro.begin(), error.mro.end());
+  out->set_message(error.message);
+  out->set_traceback(error.traceback);
+}
+
+}  // namespace
+
+struct SidecarApp::Impl {
+  Impl(const SidecarConfig& config, SidecarMetrics* metrics)
+      : config(config),
+        metrics(metrics),
+        router(RouterConfig{config.actor, config.ns, config.sink, config.sump}, Clock::Real()),
+        source_id((config.pod.empty() ? config.actor : config.pod) + "/" +
+                  std::to_string(getpid()) + "-" +
+                  std::to_string(absl::ToUnixNanos(absl::Now()) % 1000000007)) {
+    auto r = Redactor::Create(config.redact, config.redact_key);
+    if (r.ok()) redactor = *std::move(r);
+  }
+
+  const SidecarConfig& config;
+  SidecarMetrics* metrics;
+  Router router;
+  Redactor redactor;
+  std::string source_id;
+  uint64_t sequence = 0;
+  std::unique_ptr<EventEmitter> emitter;
+  std::unique_ptr<RuntimeClient> runtime;
+  std::unique_ptr<KafkaQueue> queue;
+  httplib::Server http;
+  std::thread http_thread;
+
+  bool events() const { return emitter != nullptr; }
+
+  v1::LifecycleEvent Event(const std::string& trace_id, const Envelope* envelope) {
+    v1::LifecycleEvent event;
+    event.set_source_id(source_id);
+    event.set_sequence(++sequence);
+    event.set_trace_id(trace_id);
+    event.set_actor(config.actor);
+    event.set_pod(config.pod);
+    event.set_time_ns(absl::ToUnixNanos(absl::Now()));
+    if (envelope != nullptr) {
+      event.set_envelope_id(envelope->id);
+      if (envelope->parent_id) event.set_parent_id(*envelope->parent_id);
+      SetRoute(envelope->route, event.mutable_route());
+    }
+    return event;
+  }
+
+  // The capture of an envelope per MESHTRACE_CAPTURE: redacted, then capped.
+  void Capture(std::string_view json, const Envelope* parsed, v1::Capture* out) {
+    std::string text;
+    if (config.capture == CaptureMode::kMetadata && parsed != nullptr) {
+      Envelope copy = *parsed;
+      copy.payload_json = "null";
+      std::vector<std::string> fields;
+      text = SerializeEnvelope(redactor.enabled() ? redactor.Apply(copy, &fields) : copy);
+      out->mutable_redacted_fields()->Assign(fields.begin(), fields.end());
+      out->set_payload_omitted(true);
+    } else if (redactor.enabled() && parsed != nullptr) {
+      std::vector<std::string> fields;
+      text = SerializeEnvelope(redactor.Apply(*parsed, &fields));
+      out->mutable_redacted_fields()->Assign(fields.begin(), fields.end());
+    } else {
+      text = std::string(json);
+    }
+    out->set_original_size(text.size());
+    if (text.size() > config.capture_max_bytes) {
+      text.resize(config.capture_max_bytes);
+      out->set_truncated(true);
+    }
+    metrics->CaptureBytes(text.size());
+    out->set_envelope_json(std::move(text));
+  }
+
+  void LogEnvelope(LogLevel level, const std::string& msg, const std::string& trace_id,
+                   const std::string& envelope_id) {
+    Log(level, msg,
+        {{"actor", config.actor}, {"trace_id", trace_id}, {"envelope_id", envelope_id}});
+  }
+
+  // Sends every outgoing envelope of `decision` and records it. Errors are fatal: the
+  // message's offset is then never committed, so it will be processed again.
+  absl::Status Deliver(void* ticket, const std::string& trace_id, const Envelope* source,
+                       const Decision& decision) {
+    for (const Outgoing& out : decision.outgoing) {
+      std::string json = SerializeEnvelope(out.envelope);
+      absl::Time start = absl::Now();
+      if (auto s = queue->Send(ticket, out.topic, trace_id, json); !s.ok()) {
+        metrics->Failed(out.message_type == "routing" ? "routing_error"
+                                                      : "error_queue_send_failed");
+        return s;
+      }
+      metrics->Sent(out.message_type == "routing" ? out.topic : out.to_actor, out.message_type,
+                    json.size(), absl::Now() - start);
+      if (events()) {
+        v1::LifecycleEvent event = Event(trace_id, source != nullptr ? source : &out.envelope);
+        v1::Routed* routed = event.mutable_routed();
+        routed->set_envelope_id(out.envelope.id);
+        if (out.envelope.parent_id) routed->set_parent_id(*out.envelope.parent_id);
+        routed->set_destination(out.topic);
+        routed->set_message_type(out.message_type);
+        routed->set_to_actor(out.to_actor);
+        EnvelopeStatus status = ParseEnvelopeStatus(out.envelope.status_json);
+        routed->set_phase(status.phase);
+        routed->set_reason(status.reason);
+        if (config.capture != CaptureMode::kNone)
+          Capture(json, &out.envelope, routed->mutable_output());
+        emitter->Emit(std::move(event));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  void Count(const Decision& decision) {
+    if (!decision.processed_status.empty()) metrics->Processed(decision.processed_status);
+    if (!decision.failed_reason.empty()) metrics->Failed(decision.failed_reason);
+    if (!decision.runtime_error_type.empty()) metrics->RuntimeError(decision.runtime_error_type);
+  }
+
+  void EmitRuntimeResult(const std::string& trace_id, const Envelope& envelope,
+                         const RuntimeReply& reply) {
+    if (!events()) return;
+    v1::LifecycleEvent event = Event(trace_id, &envelope);
+    v1::RuntimeResult* result = event.mutable_runtime_result();
+    result->set_http_status(reply.http_status);
+    result->set_duration_ns(absl::ToInt64Nanoseconds(reply.duration));
+    result->set_frame_count(static_cast<int>(reply.frames.size()));
+    result->set_timed_out(reply.kind == RuntimeReply::Kind::kTimeout);
+    if (reply.error.has_value()) SetError(*reply.error, result->mutable_error());
+    emitter->Emit(std::move(event));
+  }
+
+  void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted) {
+    if (!events()) return;
+    v1::LifecycleEvent event = Event(accepted.trace_id, &accepted.envelope);
+    v1::Received* received = event.mutable_received();
+    received->set_topic(message.topic);
+    received->set_partition(message.partition);
+    received->set_offset(message.offset);
+    received->set_attempt(accepted.status.attempt);
+    received->set_status_json(accepted.incoming_status_json);
+    received->set_queue_enqueued_ns(message.timestamp_ms * 1'000'000);
+    if (config.capture != CaptureMode::kNone) {
+      Capture(message.value, &accepted.envelope, received->mutable_input());
+    }
+    emitter->Emit(std::move(event));
+  }
+
+  // Processes one message; returns false when the sidecar must stop (fatal), with *exit_code.
+  bool Process(KafkaQueue::Message& message, int* exit_code) {
+    const absl::Time start = absl::Now();
+    metrics->SetActive(1);
+    Decision decision;
+    std::string trace_id;
+    const Envelope* source = nullptr;
+    std::optional<Accepted> accepted;
+    auto intake =
+        config.is_end_actor ? router.AcceptAtEnd(message.value) : router.Accept(message.value);
+    if (auto* rejected = std::get_if<Decision>(&intake)) {
+      decision = std::move(*rejected);
+      trace_id = decision.outgoing.empty() ? "" : TraceIdOf(decision.outgoing[0].envelope);
+      const std::string envelope_id =
+          decision.outgoing.empty() ? "" : decision.outgoing[0].envelope.id;
+      LogEnvelope(LogLevel::kWarn, "rejected (" + decision.failed_reason + "): " + decision.summary,
+                  trace_id, envelope_id);
+      if (events()) {
+        const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
+        v1::LifecycleEvent event = Event(trace_id, e);
+        v1::Rejected* r = event.mutable_rejected();
+        r->set_reason(decision.failed_reason);
+        r->set_message(decision.summary);
+        size_t cap = std::min(message.value.size(), config.capture_max_bytes);
+        r->set_raw(message.value.substr(0, cap));
+        r->set_raw_truncated(cap < message.value.size());
+        r->set_topic(message.topic);
+        r->set_partition(message.partition);
+        r->set_offset(message.offset);
+        emitter->Emit(std::move(event));
+      }
+    } else {
+      accepted = std::move(std::get<Accepted>(intake));
+      trace_id = accepted->trace_id;
+      source = &accepted->envelope;
+      EmitReceived(message, *accepted);
+      absl::Duration timeout;
+      std::optional<Decision> expired =
+          config.is_end_actor ? std::nullopt
+                              : router.CheckDeadline(*accepted, config.actor_timeout, &timeout);
+      if (config.is_end_actor) timeout = config.actor_timeout;
+      if (expired.has_value()) {
+        decision = std::move(*expired);
+      } else {
+        std::string body = SerializeEnvelope(accepted->envelope);
+        RuntimeReply reply = runtime->Invoke(body, timeout);
+        if (reply.kind == RuntimeReply::Kind::kTimeout && reply.error.has_value()) {
+          reply.error->message = "Runtime timeout exceeded after " + absl::FormatDuration(timeout);
+        }
+        metrics->RuntimeTime(reply.duration);
+        EmitRuntimeResult(trace_id, accepted->envelope, reply);
+        decision = config.is_end_actor ? router.Terminate(*accepted, reply)
+                                       : router.Route(*accepted, reply);
+      }
+      if (config.is_end_actor && events()) {
+        v1::LifecycleEvent event = Event(trace_id, &accepted->envelope);
+        v1::Terminated* t = event.mutable_terminated();
+        t->set_phase(accepted->status.phase);
+        t->set_reason(accepted->status.reason);
+        if (accepted->status.error.has_value()) {
+          const StatusError& e = *accepted->status.error;
+          SetError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, t->mutable_error());
+        }
+        emitter->Emit(std::move(event));
+      }
+      LogEnvelope(decision.failed_reason.empty() ? LogLevel::kInfo : LogLevel::kWarn,
+                  decision.summary, trace_id, accepted->envelope.id);
+    }
+    if (auto s = Deliver(message.ticket, trace_id, source, decision); !s.ok()) {
+      LogEnvelope(LogLevel::kError, "cannot deliver: " + std::string(s.message()), trace_id,
+                  source != nullptr ? source->id : "");
+      *exit_code = 1;
+      return false;
+    }
+    Count(decision);
+    queue->Finish(message.ticket);
+    metrics->ProcessingTime(absl::Now() - start);
+    metrics->SetActive(0);
+    if (decision.exit_after) {
+      Log(LogLevel::kError,
+          "runtime timeout: exiting after delivering the error envelope "
+          "(crash-on-timeout, as the Asya sidecar does)",
+          {{"actor", config.actor}, {"trace_id", trace_id}});
+      *exit_code = 1;
+      return false;
+    }
+    return true;
+  }
+};
+
+SidecarApp::SidecarApp(SidecarConfig config)
+    : config_(std::move(config)),
+      metrics_(std::make_unique<SidecarMetrics>(config_.metrics_namespace, config_.actor)),
+      impl_(std::make_unique<Impl>(config_, metrics_.get())) {}
+
+SidecarApp::~SidecarApp() {
+  Stop();
+  if (impl_->http_thread.joinable()) {
+    impl_->http.stop();
+    impl_->http_thread.join();
+  }
+}
+
+void SidecarApp::Stop() { stop_.store(true); }
+
+int SidecarApp::Run() {
+  Impl& s = *impl_;
+  if (config_.metrics_enabled) {
+    s.http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics_->Render(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    s.http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("OK", "text/plain");
+    });
+    auto colon = config_.metrics_addr.rfind(':');
+    std::string host = config_.metrics_addr.substr(0, colon);
+    if (host.empty()) host = "0.0.0.0";
+    int port = std::stoi(config_.metrics_addr.substr(colon + 1));
+    if (port == 0) {
+      port = s.http.bind_to_any_port(host);
+    } else if (!s.http.bind_to_port(host, port)) {
+      port = -1;
+    }
+    if (port < 0) {
+      Log(LogLevel::kError,
+          "cannot listen on ASYA_METRICS_ADDR " + config_.metrics_addr + " (port in use?)");
+      return 1;
+    }
+    metrics_port_ = port;
+    s.http_thread = std::thread([&s] { s.http.listen_after_bind(); });
+  }
+  if (!config_.collector.empty()) {
+    EmitterOptions options;
+    options.collector = config_.collector;
+    options.token = config_.collector_token;
+    options.buffer_events = config_.event_buffer;
+    s.emitter = NewGrpcEventEmitter(options, metrics_.get());
+  }
+
+  // Wait for the runtime: the ready file, then a successful /healthz.
+  s.runtime = NewUdsRuntimeClient(config_.socket_path());
+  const absl::Time ready_deadline = absl::Now() + config_.ready_timeout;
+  while (true) {
+    if (stop_.load()) return 0;
+    if (FileExists(config_.ready_path()) && s.runtime->Health(absl::Seconds(2)).ok()) break;
+    if (absl::Now() >= ready_deadline) {
+      Log(LogLevel::kError, "runtime not ready after " +
+                                absl::FormatDuration(config_.ready_timeout) + ": no " +
+                                config_.ready_path() + " or no answer on " + config_.socket_path());
+      return 1;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+
+  const std::string topic = QueueTopic(config_.ns, config_.actor);
+  auto queue = KafkaQueue::Open({config_.kafka_brokers, config_.kafka_properties, topic, topic});
+  if (!queue.ok()) {
+    Log(LogLevel::kError, std::string(queue.status().message()));
+    return 1;
+  }
+  s.queue = *std::move(queue);
+  Log(LogLevel::kInfo,
+      "consuming " + topic + " from " + config_.kafka_brokers + "; runtime " +
+          config_.socket_path() +
+          (config_.metrics_enabled ? "; metrics on port " + std::to_string(metrics_port_.load())
+                                   : "") +
+          (config_.collector.empty() ? "; events off" : "; events to " + config_.collector),
+      {{"actor", config_.actor}});
+  started_.Notify();
+
+  int exit_code = 0;
+  while (!stop_.load()) {
+    absl::Time poll_start = absl::Now();
+    auto message = s.queue->Poll(absl::Milliseconds(100));
+    if (!message.ok()) {
+      Log(LogLevel::kError, std::string(message.status().message()));
+      exit_code = 1;
+      break;
+    }
+    if (message->has_value()) {
+      metrics_->Received((*message)->value.size(), absl::Now() - poll_start);
+      if (!s.Process(**message, &exit_code)) break;
+    }
+    s.queue->Service();
+    if (!s.queue->delivery_error().ok()) {
+      exit_code = 1;
+      break;
+    }
+  }
+  absl::Status drained = s.queue->Drain(absl::Seconds(30));
+  if (!drained.ok()) {
+    Log(LogLevel::kError, "shutdown: " + std::string(drained.message()));
+    exit_code = 1;
+  }
+  s.queue->Close();
+  if (s.emitter) s.emitter->Stop(absl::Seconds(5));
+  Log(LogLevel::kInfo, "stopped", {{"actor", config_.actor}});
+  return exit_code;
+}
+
+int SidecarMain(int argc, char** argv) {
+  ConfigResult loaded = LoadSidecarConfig(argc, argv, ProcessEnvironment());
+  if (loaded.exit_code != 0 || !loaded.message.empty()) {
+    (loaded.exit_code == 0 ? std::cout : std::cerr) << loaded.message << "\n";
+    return loaded.exit_code;
+  }
+  InitLogging("sidecar", loaded.config.log_level);
+  // Stop signals are taken by a thread of our own; every other thread has them blocked.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  SidecarApp app(loaded.config);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    Log(LogLevel::kInfo, std::string("received ") + strsignal(sig) + ": draining");
+    app.Stop();
+  });
+  signals.detach();
+  return app.Run();
+}
+
+}  // namespace meshtrace::sidecar
