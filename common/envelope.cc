@@ -79,6 +79,10 @@ std::string NotJsonMessage(std::string_view json, simdjson::error_code code) {
       std::string what = e.what();
       // "[json.exception.parse_error.101] parse error at line 1, ..." -> drop the tag.
       if (auto pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+      // "last read: '...'" quotes the input, which may not be UTF-8: keep the message printable.
+      for (char& c : what) {
+        if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
+      }
       return absl::StrCat("envelope is not valid JSON: ", what);
     } catch (const std::exception&) {
     }

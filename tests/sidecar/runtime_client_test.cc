@@ -1,0 +1,178 @@
+// The runtime client against the example runtime as a real process on a real Unix socket.
+#include "sidecar/runtime_client.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/time/clock.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrace::sidecar {
+namespace {
+
+const std::string kRuntime = std::string(MESHTRACE_BIN_DIR) + "/meshtrace-example-runtime";
+
+constexpr char kEnvelope[] =
+    R"({"id":"e-1","route":{"prev":["ingest"],"curr":"enrich","next":["score"]},)"
+    R"("headers":{"trace_id":"t"},"payload":{"k":1,"bad":true}})";
+
+class RuntimeClientTest : public ::testing::Test {
+ protected:
+  void StartRuntime(std::vector<std::string> args) {
+    args.insert(args.begin(), {kRuntime, "--socket-dir", dir_.path()});
+    auto process = testing::Subprocess::Start(args);
+    ASSERT_TRUE(process.ok());
+    runtime_.emplace(*std::move(process));
+    const std::string ready = dir_.File("runtime-ready");
+    struct stat st;
+    for (int i = 0; i < 500 && stat(ready.c_str(), &st) != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+    client_ = NewUdsRuntimeClient(dir_.File("asya-runtime.sock"));
+  }
+
+  RuntimeReply Invoke(std::string_view body = kEnvelope,
+                      absl::Duration timeout = absl::Seconds(5)) {
+    return client_->Invoke(body, timeout);
+  }
+
+  testing::TempDir dir_;
+  std::optional<testing::Subprocess> runtime_;
+  std::unique_ptr<RuntimeClient> client_;
+};
+
+TEST_F(RuntimeClientTest, EchoReturnsOneFrameAndHealthIsOk) {
+  StartRuntime({"--handler", "echo"});
+  EXPECT_TRUE(client_->Health(absl::Seconds(2)).ok());
+  RuntimeReply reply = Invoke();
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kFrames) << reply.error->message;
+  EXPECT_EQ(reply.http_status, 200);
+  ASSERT_EQ(reply.frames.size(), 1u);
+  auto frame = nlohmann::json::parse(reply.frames[0]);
+  EXPECT_EQ(frame["route"]["curr"], "score");
+  EXPECT_EQ(frame["route"]["prev"], nlohmann::json::array({"ingest", "enrich"}));
+  EXPECT_GT(reply.duration, absl::ZeroDuration());
+}
+
+TEST_F(RuntimeClientTest, AbortIsNoContent) {
+  StartRuntime({"--handler", "abort"});
+  RuntimeReply reply = Invoke();
+  EXPECT_EQ(reply.kind, RuntimeReply::Kind::kNoContent);
+  EXPECT_EQ(reply.http_status, 204);
+}
+
+TEST_F(RuntimeClientTest, HandlerErrorCarriesTypeMroAndTraceback) {
+  StartRuntime({"--handler", "fail", "--fail-type", "KeyError", "--fail-message", "'card'"});
+  RuntimeReply reply = Invoke();
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kHandlerError);
+  EXPECT_EQ(reply.http_status, 500);
+  EXPECT_EQ(reply.error->code, "processing_error");
+  EXPECT_EQ(reply.error->type, "KeyError");
+  EXPECT_EQ(reply.error->mro, (std::vector<std::string>{"LookupError", "Exception"}));
+  EXPECT_EQ(reply.error->message, "'card'");
+  EXPECT_NE(reply.error->traceback.find("Traceback (most recent call last)"), std::string::npos);
+}
+
+TEST_F(RuntimeClientTest, FailWhenFailsOnlyMatchingPayloads) {
+  StartRuntime({"--handler", "enrich", "--fail-when", "bad"});
+  EXPECT_EQ(Invoke().kind, RuntimeReply::Kind::kHandlerError);
+  RuntimeReply ok = Invoke(R"({"id":"e","route":{"prev":[],"curr":"a","next":[]},"payload":{"bad":false}})");
+  ASSERT_EQ(ok.kind, RuntimeReply::Kind::kFrames);
+  EXPECT_EQ(nlohmann::json::parse(ok.frames[0])["payload"]["a"], true);
+}
+
+TEST_F(RuntimeClientTest, RuntimeRejectsBadEnvelopesWith400) {
+  StartRuntime({"--handler", "echo"});
+  RuntimeReply reply = Invoke(R"({"id":"x","route":{"actors":["a"],"current":0},"payload":1})");
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kHandlerError);
+  EXPECT_EQ(reply.http_status, 400);
+  EXPECT_EQ(reply.error->code, "msg_parsing_error");
+  RuntimeReply not_json = Invoke("{nope");
+  EXPECT_EQ(not_json.http_status, 400);
+  EXPECT_EQ(not_json.error->type, "json.decoder.JSONDecodeError");
+}
+
+TEST_F(RuntimeClientTest, FanoutStreamsFramesOverSse) {
+  StartRuntime({"--handler", "fanout", "--fanout", "3"});
+  RuntimeReply reply = Invoke();
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kFrames);
+  EXPECT_EQ(reply.frames.size(), 3u);
+  EXPECT_EQ(reply.upstream.size(), 1u);
+  EXPECT_EQ(nlohmann::json::parse(reply.frames[2])["payload"]["index"], 2);
+}
+
+TEST_F(RuntimeClientTest, SseErrorAfterFramesKeepsTheFrames) {
+  StartRuntime({"--handler", "fanout", "--fanout", "3", "--fanout-fail-after", "1",
+                "--fail-type", "KeyError"});
+  RuntimeReply reply = Invoke();
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kHandlerError);
+  EXPECT_EQ(reply.frames.size(), 1u);
+  EXPECT_EQ(reply.error->type, "KeyError");
+}
+
+TEST_F(RuntimeClientTest, RerouteChangesTheNextActor) {
+  StartRuntime({"--handler", "reroute", "--reroute", "reviewer,publisher"});
+  RuntimeReply reply = Invoke();
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kFrames);
+  auto frame = nlohmann::json::parse(reply.frames[0]);
+  EXPECT_EQ(frame["route"]["curr"], "reviewer");
+  EXPECT_EQ(frame["route"]["next"], nlohmann::json::array({"publisher"}));
+}
+
+TEST_F(RuntimeClientTest, GarbageReplyIsBadReply) {
+  StartRuntime({"--handler", "garbage"});
+  RuntimeReply reply = Invoke();
+  EXPECT_EQ(reply.kind, RuntimeReply::Kind::kBadReply);
+  EXPECT_NE(reply.error->message.find("not valid HTTP"), std::string::npos) << reply.error->message;
+}
+
+TEST_F(RuntimeClientTest, CloseWithoutReplyIsBadReply) {
+  StartRuntime({"--handler", "close"});
+  RuntimeReply reply = Invoke();
+  EXPECT_EQ(reply.kind, RuntimeReply::Kind::kBadReply);
+  EXPECT_NE(reply.error->message.find("without a reply"), std::string::npos) << reply.error->message;
+}
+
+TEST_F(RuntimeClientTest, HangIsTimeout) {
+  StartRuntime({"--handler", "hang"});
+  RuntimeReply reply = Invoke(kEnvelope, absl::Milliseconds(300));
+  EXPECT_EQ(reply.kind, RuntimeReply::Kind::kTimeout);
+  EXPECT_GE(reply.duration, absl::Milliseconds(250));
+}
+
+TEST_F(RuntimeClientTest, MissingSocketIsUnreachable) {
+  client_ = NewUdsRuntimeClient(dir_.File("asya-runtime.sock"));
+  RuntimeReply reply = Invoke();
+  EXPECT_EQ(reply.kind, RuntimeReply::Kind::kUnreachable);
+  EXPECT_FALSE(client_->Health(absl::Seconds(1)).ok());
+}
+
+TEST_F(RuntimeClientTest, RuntimeRemovesSocketAndReadyFileOnSigterm) {
+  StartRuntime({"--handler", "echo"});
+  runtime_->Signal(SIGTERM);
+  ASSERT_EQ(*runtime_->Wait(), 0);
+  struct stat st;
+  EXPECT_NE(stat(dir_.File("runtime-ready").c_str(), &st), 0);
+  EXPECT_NE(stat(dir_.File("asya-runtime.sock").c_str(), &st), 0);
+}
+
+TEST(InterpretResponseTest, ProtocolEdgeCases) {
+  EXPECT_EQ(InterpretResponse(200, "application/json", R"({"frames":[]})").kind,
+            RuntimeReply::Kind::kNoContent);
+  EXPECT_EQ(InterpretResponse(200, "application/json", "[]").kind, RuntimeReply::Kind::kBadReply);
+  EXPECT_EQ(InterpretResponse(404, "text/html", "<html>").kind, RuntimeReply::Kind::kBadReply);
+  EXPECT_EQ(InterpretResponse(500, "text/html", "<html>").kind, RuntimeReply::Kind::kBadReply);
+  EXPECT_EQ(InterpretResponse(200, "text/event-stream", "event: downstream\ndata: {}\n\n").kind,
+            RuntimeReply::Kind::kBadReply);  // no `done`: the stream was cut
+  RuntimeReply empty = InterpretResponse(200, "text/event-stream", "event: done\ndata: {}\n\n");
+  EXPECT_EQ(empty.kind, RuntimeReply::Kind::kNoContent);
+  RuntimeReply crlf = InterpretResponse(
+      200, "text/event-stream",
+      "event: downstream\r\ndata: {\"payload\":1}\r\n\r\nevent: done\r\ndata: {}\r\n\r\n");
+  ASSERT_EQ(crlf.frames.size(), 1u);
+  EXPECT_EQ(crlf.frames[0], "{\"payload\":1}");
+}
+
+}  // namespace
+}  // namespace meshtrace::sidecar
