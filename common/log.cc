@@ -45,7 +45,8 @@ const char* Name(LogLevel level) {
 
 void InitLogging(std::string_view component, std::string_view level) {
   g_component = std::string(component);
-  auto logger = spdlog::stderr_logger_mt("meshtrace-json");
+  auto logger = spdlog::get("meshtrace-json");
+  if (logger == nullptr) logger = spdlog::stderr_logger_mt("meshtrace-json");
   logger->set_pattern("%v");
   spdlog::set_default_logger(logger);
   spdlog::level::level_enum spd = spdlog::level::info;

@@ -24,8 +24,7 @@ class RouterTest : public ::testing::Test {
 
   Accepted MustAccept(const std::string& raw) {
     auto intake = router_.Accept(raw);
-    EXPECT_TRUE(std::holds_alternative<Accepted>(intake))
-        << std::get<Decision>(intake).summary;
+    EXPECT_TRUE(std::holds_alternative<Accepted>(intake)) << std::get<Decision>(intake).summary;
     return std::get<Accepted>(intake);
   }
 
@@ -69,9 +68,9 @@ TEST_F(RouterTest, AcceptStampsStatusForProcessing) {
 }
 
 TEST_F(RouterTest, AcceptSetsTraceIdWhenMissingAndResetsAttemptFromOtherActor) {
-  Accepted accepted = MustAccept(
-      R"({"id":"e-9","route":{"prev":[],"curr":"enrich","next":[]},)"
-      R"("status":{"phase":"retrying","actor":"other","attempt":4},"payload":1})");
+  Accepted accepted =
+      MustAccept(R"({"id":"e-9","route":{"prev":[],"curr":"enrich","next":[]},)"
+                 R"("status":{"phase":"retrying","actor":"other","attempt":4},"payload":1})");
   EXPECT_EQ(accepted.trace_id, "e-9");
   EXPECT_EQ(accepted.envelope.headers.GetString("trace_id"), "e-9");
   EXPECT_EQ(accepted.status.attempt, 1);
@@ -143,7 +142,10 @@ TEST_F(RouterTest, HandlerErrorGoesToSumpWithTraceback) {
   RuntimeReply reply;
   reply.kind = RuntimeReply::Kind::kHandlerError;
   reply.http_status = 500;
-  reply.error = RuntimeError{"processing_error", "ValueError", {"Exception"}, "bad input",
+  reply.error = RuntimeError{"processing_error",
+                             "ValueError",
+                             {"Exception"},
+                             "bad input",
                              "Traceback ...\nValueError: bad input\n"};
   Decision d = router_.Route(accepted, reply);
   ASSERT_EQ(d.outgoing.size(), 1u);
@@ -183,7 +185,8 @@ TEST_F(RouterTest, StreamErrorAfterFramesRoutesFramesThenSump) {
   Accepted accepted = MustAccept(kInput);
   RuntimeReply reply = Frames({kFrame});
   reply.kind = RuntimeReply::Kind::kHandlerError;
-  reply.error = RuntimeError{"processing_error", "KeyError", {"LookupError", "Exception"}, "'k'", ""};
+  reply.error =
+      RuntimeError{"processing_error", "KeyError", {"LookupError", "Exception"}, "'k'", ""};
   Decision d = router_.Route(accepted, reply);
   ASSERT_EQ(d.outgoing.size(), 2u);
   EXPECT_EQ(d.outgoing[0].topic, "asya-prod-score");
@@ -210,7 +213,8 @@ TEST_F(RouterTest, RuntimeTimeoutGoesToSumpAndExits) {
   Accepted accepted = MustAccept(kInput);
   RuntimeReply reply;
   reply.kind = RuntimeReply::Kind::kTimeout;
-  reply.error = RuntimeError{"timeout", "TimeoutError", {}, "Runtime timeout exceeded after 5s", ""};
+  reply.error =
+      RuntimeError{"timeout", "TimeoutError", {}, "Runtime timeout exceeded after 5s", ""};
   Decision d = router_.Route(accepted, reply);
   ASSERT_EQ(d.outgoing.size(), 1u);
   EXPECT_EQ(d.outgoing[0].topic, "asya-prod-x-sump");
@@ -248,8 +252,8 @@ TEST_F(RouterTest, DeadlineBoundsTheCallTimeout) {
 }
 
 TEST_F(RouterTest, RouteMismatchGoesToSump) {
-  auto intake = router_.Accept(
-      R"({"id":"e-2","route":{"prev":[],"curr":"other","next":[]},"payload":1})");
+  auto intake =
+      router_.Accept(R"({"id":"e-2","route":{"prev":[],"curr":"other","next":[]},"payload":1})");
   ASSERT_TRUE(std::holds_alternative<Decision>(intake));
   const Decision& d = std::get<Decision>(intake);
   EXPECT_EQ(d.failed_reason, "route_mismatch");
@@ -289,7 +293,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadIntake{"NotUtf8", "\xff\xfe", "parse_error"},
         BadIntake{"MissingId", R"({"route":{"prev":[],"curr":"enrich","next":[]},"payload":1})",
                   "validation_error"},
-        BadIntake{"LegacyRoute", R"({"id":"x","route":{"actors":["enrich"],"current":0},"payload":1})",
+        BadIntake{"LegacyRoute",
+                  R"({"id":"x","route":{"actors":["enrich"],"current":0},"payload":1})",
                   "validation_error"},
         BadIntake{"Oversize",
                   R"({"id":"x","route":{"prev":[],"curr":"enrich","next":[]},"payload":")" +
@@ -307,7 +312,8 @@ TEST_F(RouterTest, PausedFrameIsNotRouted) {
   Accepted accepted = MustAccept(kInput);
   Decision d = router_.Route(
       accepted,
-      Frames({R"({"payload":1,"route":{"prev":[],"curr":"x","next":[]},"headers":{"x-asya-pause":true}})"}));
+      Frames(
+          {R"({"payload":1,"route":{"prev":[],"curr":"x","next":[]},"headers":{"x-asya-pause":true}})"}));
   EXPECT_TRUE(d.outgoing.empty());
   EXPECT_EQ(d.processed_status, "paused");
 }

@@ -28,7 +28,8 @@ class RuntimeClientTest : public ::testing::Test {
     runtime_.emplace(*std::move(process));
     const std::string ready = dir_.File("runtime-ready");
     struct stat st;
-    for (int i = 0; i < 500 && stat(ready.c_str(), &st) != 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+    for (int i = 0; i < 500 && stat(ready.c_str(), &st) != 0; ++i)
+      absl::SleepFor(absl::Milliseconds(10));
     client_ = NewUdsRuntimeClient(dir_.File("asya-runtime.sock"));
   }
 
@@ -77,7 +78,8 @@ TEST_F(RuntimeClientTest, HandlerErrorCarriesTypeMroAndTraceback) {
 TEST_F(RuntimeClientTest, FailWhenFailsOnlyMatchingPayloads) {
   StartRuntime({"--handler", "enrich", "--fail-when", "bad"});
   EXPECT_EQ(Invoke().kind, RuntimeReply::Kind::kHandlerError);
-  RuntimeReply ok = Invoke(R"({"id":"e","route":{"prev":[],"curr":"a","next":[]},"payload":{"bad":false}})");
+  RuntimeReply ok =
+      Invoke(R"({"id":"e","route":{"prev":[],"curr":"a","next":[]},"payload":{"bad":false}})");
   ASSERT_EQ(ok.kind, RuntimeReply::Kind::kFrames);
   EXPECT_EQ(nlohmann::json::parse(ok.frames[0])["payload"]["a"], true);
 }
@@ -103,8 +105,8 @@ TEST_F(RuntimeClientTest, FanoutStreamsFramesOverSse) {
 }
 
 TEST_F(RuntimeClientTest, SseErrorAfterFramesKeepsTheFrames) {
-  StartRuntime({"--handler", "fanout", "--fanout", "3", "--fanout-fail-after", "1",
-                "--fail-type", "KeyError"});
+  StartRuntime({"--handler", "fanout", "--fanout", "3", "--fanout-fail-after", "1", "--fail-type",
+                "KeyError"});
   RuntimeReply reply = Invoke();
   ASSERT_EQ(reply.kind, RuntimeReply::Kind::kHandlerError);
   EXPECT_EQ(reply.frames.size(), 1u);
@@ -131,7 +133,8 @@ TEST_F(RuntimeClientTest, CloseWithoutReplyIsBadReply) {
   StartRuntime({"--handler", "close"});
   RuntimeReply reply = Invoke();
   EXPECT_EQ(reply.kind, RuntimeReply::Kind::kBadReply);
-  EXPECT_NE(reply.error->message.find("without a reply"), std::string::npos) << reply.error->message;
+  EXPECT_NE(reply.error->message.find("without a reply"), std::string::npos)
+      << reply.error->message;
 }
 
 TEST_F(RuntimeClientTest, HangIsTimeout) {

@@ -1,0 +1,352 @@
+// Whole sidecars against real components: librdkafka's mock cluster in this process, the
+// example runtime as a real process on a Unix socket, a real gRPC collector stub on port 0.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "replayer/dev_kafka.h"
+#include "sidecar/sidecar_app.h"
+#include "tests/testing/collector_stub.h"
+#include "tests/testing/kafka_helpers.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrace::sidecar {
+namespace {
+
+using Json = nlohmann::json;
+const std::string kBin = MESHTRACE_BIN_DIR;
+
+// The value of one series in a Prometheus text exposition (labels in sorted order), 0 if absent.
+double Metric(const std::string& text, const std::string& series) {
+  size_t pos = 0;
+  while ((pos = text.find(series + " ", pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + series.size() + 1));
+    pos += series.size();
+  }
+  return 0;
+}
+
+std::string Envelope(const std::string& id, const std::vector<std::string>& route,
+                     const std::string& payload = R"({"n":1})") {
+  Json r{{"prev", Json::array()},
+         {"curr", route[0]},
+         {"next", std::vector<std::string>(route.begin() + 1, route.end())}};
+  return R"({"id":")" + id + R"(","route":)" + r.dump() + R"(,"payload":)" + payload + "}";
+}
+
+// One actor: an example runtime process plus an in-process sidecar.
+class Actor {
+ public:
+  Actor(const std::string& name, const std::string& brokers, const std::string& collector,
+        std::vector<std::string> runtime_args, bool end_actor = false) {
+    runtime_args.insert(runtime_args.begin(),
+                        {kBin + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
+    runtime_.emplace(*testing::Subprocess::Start(runtime_args));
+    SidecarConfig config;
+    config.actor = name;
+    config.ns = "t";
+    config.kafka_brokers = brokers;
+    config.socket_dir = dir_.path();
+    config.metrics_addr = "127.0.0.1:0";
+    config.collector = collector;
+    config.is_end_actor = end_actor;
+    config.ready_timeout = absl::Seconds(10);
+    app_ = std::make_unique<SidecarApp>(config);
+    thread_ = std::thread([this] { exit_code_ = app_->Run(); });
+  }
+  ~Actor() { Stop(); }
+
+  int Stop() {
+    if (thread_.joinable()) {
+      app_->Stop();
+      thread_.join();
+    }
+    return exit_code_;
+  }
+  std::string Metrics() { return app_->metrics().Render(); }
+  bool WaitStarted() { return app_->started().WaitForNotificationWithTimeout(absl::Seconds(20)); }
+
+ private:
+  testing::TempDir dir_;
+  std::optional<testing::Subprocess> runtime_;
+  std::unique_ptr<SidecarApp> app_;
+  std::thread thread_;
+  int exit_code_ = -1;
+};
+
+class SidecarIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    InitLogging("sidecar-test", "warn");
+    auto kafka = replayer::DevKafka::Start(1, {{"asya-t-a", 1},
+                                               {"asya-t-b", 1},
+                                               {"asya-t-c", 1},
+                                               {"asya-t-x-sink", 1},
+                                               {"asya-t-x-sump", 1}});
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    kafka_ = *std::move(kafka);
+  }
+  const std::string& brokers() { return kafka_->bootstraps(); }
+
+  std::unique_ptr<replayer::DevKafka> kafka_;
+};
+
+TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndReported) {
+  testing::CollectorStub collector;
+  Actor a("a", brokers(), collector.address(), {"--handler", "fanout", "--fanout", "2"});
+  Actor b("b", brokers(), collector.address(),
+          {"--handler", "enrich", "--fail-when", "bad", "--fail-type", "payments.CardDeclined",
+           "--fail-message", "card declined"});
+  Actor c("c", brokers(), collector.address(), {"--handler", "echo"});
+  ASSERT_TRUE(a.WaitStarted() && b.WaitStarted() && c.WaitStarted());
+
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 3; ++i)
+    inputs.push_back(Envelope("ok-" + std::to_string(i), {"a", "b", "c"}));
+  inputs.push_back(Envelope("bad-1", {"a", "b", "c"}, R"({"bad":true})"));
+  inputs.push_back("this is not json");
+  inputs.push_back(Envelope("mismatch-1", {"zzz", "b"}));
+  inputs.push_back(R"({"id":"legacy-1","route":{"actors":["a","b"],"current":0},"payload":1})");
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-a", inputs).ok());
+
+  std::vector<std::string> sink =
+      testing::ConsumeAll(brokers(), "asya-t-x-sink", 6, absl::Seconds(30));
+  std::vector<std::string> sump =
+      testing::ConsumeAll(brokers(), "asya-t-x-sump", 5, absl::Seconds(30));
+  ASSERT_EQ(sink.size(), 6u);
+  ASSERT_EQ(sump.size(), 5u);
+
+  std::map<std::string, int> sink_traces;
+  for (const std::string& s : sink) {
+    Json e = Json::parse(s);
+    EXPECT_EQ(e["status"]["phase"], "succeeded");
+    EXPECT_EQ(e["status"]["reason"], "Completed");
+    EXPECT_EQ(e["payload"]["b"], true);  // enriched by b
+    EXPECT_EQ(e["route"]["prev"], Json::array({"a", "b", "c"}));
+    ++sink_traces[e["headers"]["trace_id"].get<std::string>()];
+  }
+  EXPECT_EQ(sink_traces, (std::map<std::string, int>{{"ok-0", 2}, {"ok-1", 2}, {"ok-2", 2}}));
+  std::multiset<std::string> sump_reasons;
+  for (const std::string& s : sump) {
+    Json e = Json::parse(s);
+    EXPECT_EQ(e["status"]["phase"], "failed");
+    sump_reasons.insert(e["status"]["reason"].get<std::string>());
+    if (e["status"]["reason"] == "RuntimeError") {
+      EXPECT_EQ(e["status"]["error"]["type"], "payments.CardDeclined");
+      EXPECT_EQ(e["payload"]["original_payload"]["bad"], true);
+      EXPECT_EQ(e["headers"]["trace_id"], "bad-1");
+    }
+  }
+  EXPECT_EQ(sump_reasons, (std::multiset<std::string>{"RuntimeError", "RuntimeError", "ParseError",
+                                                      "ParseError", "RouteMismatch"}));
+
+  // Metrics: the Asya catalog with its label values.
+  std::string ma = a.Metrics(), mb = b.Metrics(), mc = c.Metrics();
+  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_received_total{queue="a",transport="kafka"})"), 7);
+  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_processed_total{queue="a",status="success"})"), 4);
+  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_processed_total{queue="a",status="error"})"), 3);
+  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_failed_total{queue="a",reason="parse_error"})"), 1);
+  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_failed_total{queue="a",reason="validation_error"})"),
+            1);
+  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_failed_total{queue="a",reason="route_mismatch"})"),
+            1);
+  EXPECT_EQ(
+      Metric(
+          ma,
+          R"(asya_actor_messages_sent_total{destination_queue="asya-t-b",message_type="routing"})"),
+      8);
+  EXPECT_EQ(
+      Metric(ma,
+             R"(asya_actor_messages_sent_total{destination_queue="x-sump",message_type="sump"})"),
+      3);
+  EXPECT_EQ(Metric(mb, R"(asya_actor_messages_received_total{queue="b",transport="kafka"})"), 8);
+  EXPECT_EQ(Metric(mb, R"(asya_actor_messages_failed_total{queue="b",reason="runtime_error"})"), 2);
+  EXPECT_EQ(
+      Metric(mb, R"(asya_actor_runtime_errors_total{error_type="execution_error",queue="b"})"), 2);
+  EXPECT_EQ(Metric(mb, R"(asya_actor_processing_duration_seconds_count{queue="b"})"), 8);
+  EXPECT_EQ(
+      Metric(mc,
+             R"(asya_actor_messages_sent_total{destination_queue="x-sink",message_type="sink"})"),
+      6);
+  EXPECT_EQ(Metric(mc, R"(asya_actor_message_size_bytes_count{direction="received"})"), 6);
+  EXPECT_NE(mc.find(R"(asya_actor_processing_duration_seconds_bucket{queue="c",le="120"})"),
+            std::string::npos);
+
+  // Events: RECEIVED 4+8+6, REJECTED 3, RUNTIME_RESULT 18, ROUTED 11+8+6.
+  ASSERT_TRUE(collector.WaitForEvents(18 + 3 + 18 + 25, absl::Seconds(20)))
+      << collector.events().size();
+  std::map<std::string, int> kinds;
+  for (const auto& event : collector.events()) {
+    kinds[std::string(
+        v1::LifecycleEvent::descriptor()->FindFieldByNumber(event.body_case())->name())]++;
+    EXPECT_FALSE(event.trace_id().empty());
+    EXPECT_GT(event.time_ns(), 0);
+  }
+  EXPECT_EQ(kinds, (std::map<std::string, int>{
+                       {"received", 18}, {"rejected", 3}, {"runtime_result", 18}, {"routed", 25}}));
+  for (const auto& event : collector.events()) {
+    if (event.has_received()) {
+      EXPECT_FALSE(event.received().input().envelope_json().empty());
+      EXPECT_EQ(event.received().attempt(), 1);
+    }
+    if (event.has_runtime_result() && event.actor() == "b" &&
+        event.runtime_result().http_status() == 500) {
+      EXPECT_EQ(event.runtime_result().error().type(), "payments.CardDeclined");
+    }
+  }
+  EXPECT_EQ(Metric(ma, "meshtrace_sidecar_events_dropped_total"), 0);
+  EXPECT_EQ(a.Stop(), 0);
+  EXPECT_EQ(b.Stop(), 0);
+  EXPECT_EQ(c.Stop(), 0);
+}
+
+TEST_F(SidecarIntegrationTest, CollectorDownAndBackLosesNoEventAndBrokerOutageLosesNoEnvelope) {
+  int port = 0;
+  {
+    testing::CollectorStub probe;
+    port = probe.port();
+  }  // a port, then nobody listening
+  Actor c("c", brokers(), "127.0.0.1:" + std::to_string(port), {"--handler", "echo"});
+  ASSERT_TRUE(c.WaitStarted());
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 50; ++i) inputs.push_back(Envelope("e-" + std::to_string(i), {"c"}));
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", inputs).ok());
+  ASSERT_EQ(testing::ConsumeAll(brokers(), "asya-t-x-sink", 50, absl::Seconds(20)).size(), 50u);
+
+  // Broker trouble: produce requests fail for a while, then the broker goes down and up.
+  kafka_->PushRequestErrors(/*Produce=*/0, 20, /*NOT_ENOUGH_REPLICAS=*/19);
+  std::vector<std::string> more;
+  for (int i = 50; i < 100; ++i) more.push_back(Envelope("e-" + std::to_string(i), {"c"}));
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", more).ok());
+  ASSERT_TRUE(kafka_->SetBrokerDown(1, true).ok());
+  absl::SleepFor(absl::Milliseconds(500));
+  ASSERT_TRUE(kafka_->SetBrokerDown(1, false).ok());
+  std::vector<std::string> sink =
+      testing::ConsumeAll(brokers(), "asya-t-x-sink", 100, absl::Seconds(30));
+  std::set<std::string> ids;
+  for (const auto& s : sink) ids.insert(Json::parse(s)["id"].get<std::string>());
+  EXPECT_EQ(ids.size(), 100u);
+
+  // The collector comes back on the same port: every buffered event is delivered.
+  testing::CollectorStub collector(port);
+  ASSERT_TRUE(collector.WaitForEvents(300, absl::Seconds(20))) << collector.events().size();
+  std::string m = c.Metrics();
+  for (int i = 0; i < 200 && Metric(m, "meshtrace_sidecar_events_emitted_total") < 300; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));  // the acks are on their way back
+    m = c.Metrics();
+  }
+  EXPECT_EQ(Metric(m, "meshtrace_sidecar_events_emitted_total"), 300);
+  EXPECT_EQ(Metric(m, "meshtrace_sidecar_event_queue_depth"), 0);
+  EXPECT_EQ(c.Stop(), 0);
+}
+
+class SidecarProcessTest : public SidecarIntegrationTest {
+ protected:
+  std::map<std::string, std::string> Env(const std::string& actor) {
+    return {{"ASYA_ACTOR_NAME", actor},           {"ASYA_NAMESPACE", "t"},
+            {"ASYA_KAFKA_BROKERS", brokers()},    {"ASYA_SOCKET_DIR", dir_.path()},
+            {"ASYA_METRICS_ADDR", "127.0.0.1:0"}, {"ASYA_RUNTIME_READY_TIMEOUT", "10s"}};
+  }
+  testing::Subprocess Runtime(std::vector<std::string> args) {
+    args.insert(args.begin(), {kBin + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
+    return *testing::Subprocess::Start(args);
+  }
+  testing::Subprocess Sidecar(const std::map<std::string, std::string>& env) {
+    return *testing::Subprocess::Start({kBin + "/meshtrace-sidecar"}, env);
+  }
+  testing::TempDir dir_;
+};
+
+TEST_F(SidecarProcessTest, KillNineMidStreamLosesNoEnvelope) {
+  testing::Subprocess runtime = Runtime({"--handler", "slow", "--sleep-ms", "2"});
+  constexpr int kCount = 400;
+  std::vector<std::string> inputs;
+  for (int i = 0; i < kCount; ++i) inputs.push_back(Envelope("k-" + std::to_string(i), {"c"}));
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", inputs).ok());
+  {
+    testing::Subprocess sidecar = Sidecar(Env("c"));
+    // Kill it once some, but not all, envelopes went through.
+    auto partial = testing::ConsumeAll(brokers(), "asya-t-x-sink", 60, absl::Seconds(30));
+    ASSERT_GE(partial.size(), 60u);
+    sidecar.Signal(SIGKILL);
+    ASSERT_EQ(*sidecar.Wait(), 128 + SIGKILL);
+  }
+  testing::Subprocess again = Sidecar(Env("c"));
+  // Redelivered duplicates are allowed; a missing id is not.
+  std::set<std::string> ids;
+  size_t want = kCount;
+  const absl::Time deadline = absl::Now() + absl::Seconds(40);
+  while (ids.size() < kCount && absl::Now() < deadline) {
+    auto sink = testing::ConsumeAll(brokers(), "asya-t-x-sink", want, absl::Seconds(10));
+    ids.clear();
+    for (const auto& s : sink) ids.insert(Json::parse(s)["id"].get<std::string>());
+    want = sink.size() + (kCount - ids.size());
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kCount));
+  again.Signal(SIGTERM);
+  EXPECT_EQ(*again.Wait(absl::Seconds(30)), 0);
+}
+
+TEST_F(SidecarProcessTest, RuntimeTimeoutSendsToSumpThenExitsOne) {
+  testing::Subprocess runtime = Runtime({"--handler", "hang"});
+  auto env = Env("c");
+  env["ASYA_RESILIENCY_ACTOR_TIMEOUT"] = "300ms";
+  testing::Subprocess sidecar = Sidecar(env);
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", {Envelope("slow-1", {"c"})}).ok());
+  EXPECT_EQ(*sidecar.Wait(absl::Seconds(30)), 1);
+  auto sump = testing::ConsumeAll(brokers(), "asya-t-x-sump", 1, absl::Seconds(10));
+  ASSERT_EQ(sump.size(), 1u);
+  Json e = Json::parse(sump[0]);
+  EXPECT_EQ(e["status"]["reason"], "Timeout");
+  EXPECT_NE(e["payload"]["details"]["message"].get<std::string>().find("300ms"), std::string::npos);
+}
+
+TEST_F(SidecarProcessTest, NoRuntimeExitsOneAfterReadyTimeout) {
+  auto env = Env("c");
+  env["ASYA_RUNTIME_READY_TIMEOUT"] = "300ms";
+  testing::Subprocess sidecar = Sidecar(env);
+  EXPECT_EQ(*sidecar.Wait(absl::Seconds(10)), 1);
+}
+
+TEST_F(SidecarProcessTest, BadSettingsExitTwoNamingTheVariable) {
+  struct Case {
+    std::string var, value, expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"ASYA_TRANSPORT", "rabbitmq",
+            "ASYA_TRANSPORT='rabbitmq' is not valid: meshtrace-sidecar supports only 'kafka'"},
+           {"ASYA_ACTOR_NAME", "", "ASYA_ACTOR_NAME (or --actor-name) is required"},
+           {"ASYA_RESILIENCY_ACTOR_TIMEOUT", "5 minutes",
+            "ASYA_RESILIENCY_ACTOR_TIMEOUT='5 minutes'"},
+           {"MESHTRACE_CAPTURE", "all", "expected payloads, metadata or none"},
+           {"ASYA_IS_END_ACTOR", "maybe", "expected true or false"},
+           {"MESHTRACE_REDACT", "$.body", "a path must start with $.payload or $.headers"},
+           {"ASYA_METRICS_ADDR", "8080", "expected [host]:port"},
+           {"ASYA_ACTOR_NAME", "a/b", "has the character '/'"},
+       }) {
+    auto env = Env("c");
+    env[c.var] = c.value;
+    testing::Subprocess sidecar =
+        *testing::Subprocess::Start({"/bin/sh", "-c", kBin + "/meshtrace-sidecar 2>&1"}, env);
+    std::string out = sidecar.ReadAll(absl::Seconds(10));
+    EXPECT_EQ(*sidecar.Wait(), 2) << c.var;
+    EXPECT_NE(out.find(c.expect), std::string::npos) << c.var << ": " << out;
+  }
+  // Flags win over the environment and are named after the variables.
+  auto env = Env("c");
+  testing::Subprocess flag = *testing::Subprocess::Start(
+      {"/bin/sh", "-c", kBin + "/meshtrace-sidecar --capture bogus 2>&1"}, env);
+  std::string out = flag.ReadAll(absl::Seconds(10));
+  EXPECT_EQ(*flag.Wait(), 2);
+  EXPECT_NE(out.find("MESHTRACE_CAPTURE='bogus'"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace meshtrace::sidecar
