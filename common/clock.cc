@@ -1,5 +1,7 @@
 #include "common/clock.h"
 
+#include <cstdio>
+#include <ctime>
 #include <string>
 
 #include "absl/time/clock.h"
@@ -38,7 +40,17 @@ void FakeClock::Set(absl::Time t) {
 }
 
 std::string FormatRfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+  // gmtime_r + snprintf: several times faster than absl::FormatTime, and this runs a few
+  // times per envelope.
+  const int64_t ms = absl::ToUnixMillis(t);
+  time_t seconds = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  const int millis = static_cast<int>(ms - static_cast<int64_t>(seconds) * 1000);
+  struct tm tm;
+  gmtime_r(&seconds, &tm);
+  char buf[40];
+  int n = std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return std::string(buf, n);
 }
 
 }  // namespace meshtrace

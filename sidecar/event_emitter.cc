@@ -59,23 +59,27 @@ class GrpcEventEmitter : public EventEmitter {
   uint64_t acknowledged() const override { return acknowledged_.load(); }
 
  private:
+  // Immutable once built; shared by the unacknowledged list and the writer (no copies).
   struct Batch {
     uint64_t id;
     v1::EventBatch message;
   };
+  using BatchPtr = std::shared_ptr<const Batch>;
 
   // Moves up to max_batch pending events into a new unacknowledged batch.
-  bool TakeBatch(Batch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (pending_.empty() || unacked_.size() >= kMaxBatchesInFlight) return false;
+  BatchPtr TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (pending_.empty() || unacked_.size() >= kMaxBatchesInFlight) return nullptr;
+    auto batch = std::make_shared<Batch>();
     batch->id = ++next_batch_id_;
     batch->message.set_batch_id(batch->id);
     size_t n = std::min(pending_.size(), options_.max_batch);
+    batch->message.mutable_events()->Reserve(static_cast<int>(n));
     for (size_t i = 0; i < n; ++i) {
-      *batch->message.add_events() = std::move(pending_.front());
+      batch->message.add_events()->Swap(&pending_.front());
       pending_.pop_front();
     }
-    unacked_.push_back(*batch);
-    return true;
+    unacked_.push_back(batch);
+    return batch;
   }
 
   bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -95,8 +99,8 @@ class GrpcEventEmitter : public EventEmitter {
       while (stream->Read(&ack)) {
         absl::MutexLock lock(&mu_);
         for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-          if (it->id != ack.batch_id()) continue;
-          size_t n = it->message.events_size();
+          if ((*it)->id != ack.batch_id()) continue;
+          size_t n = (*it)->message.events_size();
           buffered_ -= n;
           acknowledged_ += n;
           metrics_->EventsEmitted(ack.accepted() + ack.duplicates());
@@ -113,28 +117,30 @@ class GrpcEventEmitter : public EventEmitter {
       broken = true;
     });
 
-    std::deque<Batch> resend;
+    std::vector<BatchPtr> resend;
     {
       absl::MutexLock lock(&mu_);
       resend.assign(unacked_.begin(), unacked_.end());
     }
     bool ok = true;
-    for (const Batch& batch : resend) {
-      if (!(ok = stream->Write(batch.message))) break;
+    for (const BatchPtr& batch : resend) {
+      if (!(ok = stream->Write(batch->message))) break;
     }
     while (ok && !broken) {
-      Batch batch;
-      bool have = false;
+      BatchPtr batch;
       {
         absl::MutexLock lock(&mu_);
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return Done() || (!pending_.empty() && unacked_.size() < kMaxBatchesInFlight);
+        // Wake for a full batch or once per flush interval, not for every event: a wake-up
+        // per event costs the processing thread more than building the event does.
+        auto full = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return Done() ||
+                 (pending_.size() >= options_.max_batch && unacked_.size() < kMaxBatchesInFlight);
         };
-        mu_.AwaitWithTimeout(absl::Condition(&ready), options_.flush_interval);
+        mu_.AwaitWithTimeout(absl::Condition(&full), options_.flush_interval);
         if (Done()) break;
-        have = TakeBatch(&batch);
+        batch = TakeBatch();
       }
-      if (have) ok = stream->Write(batch.message);
+      if (batch != nullptr) ok = stream->Write(batch->message);
     }
     if (ok && !broken) {
       stream->WritesDone();
@@ -172,7 +178,7 @@ class GrpcEventEmitter : public EventEmitter {
 
   mutable absl::Mutex mu_;
   std::deque<v1::LifecycleEvent> pending_ ABSL_GUARDED_BY(mu_);
-  std::deque<Batch> unacked_ ABSL_GUARDED_BY(mu_);
+  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);
   size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;  // pending + unacknowledged events
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

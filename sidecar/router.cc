@@ -92,6 +92,8 @@ Outgoing Router::ToSump(const Envelope* original, std::string_view raw, std::str
   failed.max_attempts = base.max_attempts;
   failed.error = error;
   envelope.status_json = EnvelopeStatusJson(failed);
+  out.phase = failed.phase;
+  out.reason = failed.reason;
 
   std::string payload = "{\"error\":";
   AppendJsonString(code, &payload);
@@ -215,6 +217,8 @@ std::optional<Decision> Router::CheckDeadline(const Accepted& accepted,
   EnvelopeStatus status = NextStatus(accepted.status, config_.sink, "failed", "Timeout");
   status.error = StatusError{"TimeoutError", {}, decision.summary, ""};
   out.envelope.status_json = EnvelopeStatusJson(status);
+  out.phase = status.phase;
+  out.reason = status.reason;
   decision.outgoing.push_back(std::move(out));
   return decision;
 }
@@ -272,6 +276,8 @@ Decision Router::Route(const Accepted& accepted, const RuntimeReply& reply) cons
         finished ? NextStatus(accepted.status, config_.sink, "succeeded", "Completed")
                  : NextStatus(accepted.status, out.to_actor, "pending", "");
     envelope.status_json = EnvelopeStatusJson(status);
+    out.phase = status.phase;
+    out.reason = status.reason;
     decision.outgoing.push_back(std::move(out));
     ++index;
   }
@@ -290,6 +296,8 @@ Decision Router::Route(const Accepted& accepted, const RuntimeReply& reply) cons
       out.envelope = in;
       out.envelope.status_json =
           EnvelopeStatusJson(NextStatus(accepted.status, config_.sink, "succeeded", "Completed"));
+      out.phase = "succeeded";
+      out.reason = "Completed";
       decision.outgoing.push_back(std::move(out));
       decision.processed_status = "empty_response";
       decision.summary = "runtime returned no frames: envelope finished at x-sink";

@@ -28,6 +28,8 @@ struct Outgoing {
   std::string to_actor;      // the logical actor behind the topic
   std::string message_type;  // routing, sink, sump (the asya metric label)
   Envelope envelope;
+  std::string phase;   // status.phase of `envelope`
+  std::string reason;  // status.reason of `envelope`
 };
 
 // An envelope that passed intake: parsed, validated, addressed to this actor, with its status

@@ -54,9 +54,9 @@ class RuntimeClient {
   virtual absl::Status Health(absl::Duration timeout) = 0;
 };
 
-// HTTP/1.1 over the Unix socket at `socket_path` (libcurl): accepts HTTP/1.0 and 1.1 replies,
-// Content-Length or close-delimited bodies and SSE streams; a new connection per call, as the
-// reference runtime closes each one.
+// HTTP/1.1 over the Unix socket at `socket_path`: accepts HTTP/1.0 and 1.1 replies,
+// Content-Length, chunked or close-delimited bodies and SSE streams; a new connection per
+// call, as the reference runtime closes each one.
 std::unique_ptr<RuntimeClient> NewUdsRuntimeClient(const std::string& socket_path);
 
 }  // namespace meshtrace::sidecar

@@ -84,8 +84,9 @@ struct SidecarApp::Impl {
     return event;
   }
 
-  // The capture of an envelope per MESHTRACE_CAPTURE: redacted, then capped.
-  void Capture(std::string_view json, const Envelope* parsed, v1::Capture* out) {
+  // The capture of an envelope per MESHTRACE_CAPTURE: redacted, then capped. `json` is the
+  // envelope as it was on the wire; it is taken (moved) when it can be used as it is.
+  void Capture(std::string&& json, const Envelope* parsed, v1::Capture* out) {
     std::string text;
     if (config.capture == CaptureMode::kMetadata && parsed != nullptr) {
       Envelope copy = *parsed;
@@ -99,7 +100,7 @@ struct SidecarApp::Impl {
       text = SerializeEnvelope(redactor.Apply(*parsed, &fields));
       out->mutable_redacted_fields()->Assign(fields.begin(), fields.end());
     } else {
-      text = std::string(json);
+      text = std::move(json);
     }
     out->set_original_size(text.size());
     if (text.size() > config.capture_max_bytes) {
@@ -138,11 +139,11 @@ struct SidecarApp::Impl {
         routed->set_destination(out.topic);
         routed->set_message_type(out.message_type);
         routed->set_to_actor(out.to_actor);
-        EnvelopeStatus status = ParseEnvelopeStatus(out.envelope.status_json);
-        routed->set_phase(status.phase);
-        routed->set_reason(status.reason);
-        if (config.capture != CaptureMode::kNone)
-          Capture(json, &out.envelope, routed->mutable_output());
+        routed->set_phase(out.phase);
+        routed->set_reason(out.reason);
+        if (config.capture != CaptureMode::kNone) {
+          Capture(std::move(json), &out.envelope, routed->mutable_output());
+        }
         emitter->Emit(std::move(event));
       }
     }
@@ -168,7 +169,8 @@ struct SidecarApp::Impl {
     emitter->Emit(std::move(event));
   }
 
-  void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted) {
+  // Takes the message's bytes for the capture.
+  void EmitReceived(KafkaQueue::Message& message, const Accepted& accepted) {
     if (!events()) return;
     v1::LifecycleEvent event = Event(accepted.trace_id, &accepted.envelope);
     v1::Received* received = event.mutable_received();
@@ -179,7 +181,7 @@ struct SidecarApp::Impl {
     received->set_status_json(accepted.incoming_status_json);
     received->set_queue_enqueued_ns(message.timestamp_ms * 1'000'000);
     if (config.capture != CaptureMode::kNone) {
-      Capture(message.value, &accepted.envelope, received->mutable_input());
+      Capture(std::move(message.value), &accepted.envelope, received->mutable_input());
     }
     emitter->Emit(std::move(event));
   }

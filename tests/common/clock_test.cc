@@ -23,6 +23,8 @@ TEST(ClockTest, RealClockIsNow) {
 
 TEST(ClockTest, FormatsRfc3339WithMilliseconds) {
   EXPECT_EQ(FormatRfc3339(absl::FromUnixMillis(1'700'000'000'123)), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(FormatRfc3339(absl::FromUnixMillis(-1)), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339(absl::FromUnixMicros(1'700'000'000'123'999)), "2023-11-14T22:13:20.123Z");
 }
 
 }  // namespace

@@ -87,6 +87,7 @@ TEST_F(RouterTest, FramesGoToTheNextActorWithPendingStatus) {
   EXPECT_FALSE(out.envelope.parent_id.has_value());
   EXPECT_EQ(out.envelope.payload_json, R"({"n":1.50,"x":true})");  // byte for byte
   EXPECT_EQ(Status(out)["phase"], "pending");
+  EXPECT_EQ(out.phase, "pending");
   EXPECT_EQ(Status(out)["actor"], "score");
   EXPECT_EQ(Status(out)["attempt"], 1);
   EXPECT_EQ(Status(out)["max_attempts"], 1);
@@ -156,6 +157,8 @@ TEST_F(RouterTest, HandlerErrorGoesToSumpWithTraceback) {
   Json status = Status(out);
   EXPECT_EQ(status["phase"], "failed");
   EXPECT_EQ(status["reason"], "RuntimeError");
+  EXPECT_EQ(out.phase, "failed");
+  EXPECT_EQ(out.reason, "RuntimeError");
   EXPECT_EQ(status["error"]["type"], "ValueError");
   EXPECT_EQ(status["error"]["mro"], Json::array({"Exception"}));
   EXPECT_EQ(status["error"]["traceback"], "Traceback ...\nValueError: bad input\n");

@@ -2,9 +2,13 @@
 #include "sidecar/runtime_client.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "absl/time/clock.h"
 #include "tests/testing/subprocess.h"
@@ -158,6 +162,91 @@ TEST_F(RuntimeClientTest, RuntimeRemovesSocketAndReadyFileOnSigterm) {
   struct stat st;
   EXPECT_NE(stat(dir_.File("runtime-ready").c_str(), &st), 0);
   EXPECT_NE(stat(dir_.File("asya-runtime.sock").c_str(), &st), 0);
+}
+
+// A one-shot server on a Unix socket that answers any request with `reply` and, unless
+// `close_after`, keeps the connection open (as an HTTP/1.1 keep-alive server would).
+class CannedServer {
+ public:
+  CannedServer(const std::string& path, std::string reply, bool close_after) {
+    fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, path.c_str());
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    listen(fd_, 4);
+    thread_ = std::thread([this, reply = std::move(reply), close_after] {
+      int conn = accept(fd_, nullptr, nullptr);
+      char buf[65536];
+      (void)read(conn, buf, sizeof(buf));
+      (void)write(conn, reply.data(), reply.size());
+      if (close_after) {
+        close(conn);
+      } else {
+        (void)read(conn, buf, sizeof(buf));  // held open until the client goes away
+        close(conn);
+      }
+    });
+  }
+  ~CannedServer() {
+    thread_.join();
+    close(fd_);
+  }
+
+ private:
+  int fd_;
+  std::thread thread_;
+};
+
+TEST(UdsHttpTest, Http11ContentLengthWithoutCloseCompletes) {
+  testing::TempDir dir;
+  const std::string body = "{\"frames\":[{\"payload\":1}]}";
+  CannedServer server(dir.File("s.sock"),
+                      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body,
+                      /*close_after=*/false);
+  RuntimeReply reply = NewUdsRuntimeClient(dir.File("s.sock"))->Invoke("{}", absl::Seconds(5));
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kFrames);
+  EXPECT_EQ(reply.frames, std::vector<std::string>{"{\"payload\":1}"});
+  EXPECT_LT(reply.duration, absl::Seconds(2));
+}
+
+TEST(UdsHttpTest, ChunkedSseStream) {
+  testing::TempDir dir;
+  std::string events = "event: downstream\ndata: {\"payload\":2}\n\nevent: done\ndata: {}\n\n";
+  char size[16];
+  std::snprintf(size, sizeof(size), "%zx", events.size() - 10);
+  std::string body = std::string(size) + "\r\n" + events.substr(0, events.size() - 10) +
+                     "\r\na\r\n" + events.substr(events.size() - 10) + "\r\n0\r\n\r\n";
+  CannedServer server(dir.File("s.sock"),
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      "Transfer-Encoding: chunked\r\n\r\n" +
+                          body,
+                      /*close_after=*/false);
+  RuntimeReply reply = NewUdsRuntimeClient(dir.File("s.sock"))->Invoke("{}", absl::Seconds(5));
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kFrames) << (reply.error ? reply.error->message : "");
+  EXPECT_EQ(reply.frames, std::vector<std::string>{"{\"payload\":2}"});
+}
+
+TEST(UdsHttpTest, Http10CloseDelimitedBody) {
+  testing::TempDir dir;
+  CannedServer server(dir.File("s.sock"),
+                      "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
+                      "{\"frames\":[{\"payload\":3}]}",
+                      /*close_after=*/true);
+  RuntimeReply reply = NewUdsRuntimeClient(dir.File("s.sock"))->Invoke("{}", absl::Seconds(5));
+  ASSERT_EQ(reply.kind, RuntimeReply::Kind::kFrames);
+  EXPECT_EQ(reply.frames, std::vector<std::string>{"{\"payload\":3}"});
+}
+
+TEST(UdsHttpTest, TruncatedBodyIsBadReply) {
+  testing::TempDir dir;
+  CannedServer server(dir.File("s.sock"),
+                      "HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n{\"frames\"",
+                      /*close_after=*/true);
+  RuntimeReply reply = NewUdsRuntimeClient(dir.File("s.sock"))->Invoke("{}", absl::Seconds(5));
+  EXPECT_EQ(reply.kind, RuntimeReply::Kind::kBadReply);
+  EXPECT_NE(reply.error->message.find("shorter than its Content-Length"), std::string::npos);
 }
 
 TEST(InterpretResponseTest, ProtocolEdgeCases) {

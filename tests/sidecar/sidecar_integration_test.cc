@@ -265,20 +265,28 @@ class SidecarProcessTest : public SidecarIntegrationTest {
 };
 
 TEST_F(SidecarProcessTest, KillNineMidStreamLosesNoEnvelope) {
-  testing::Subprocess runtime = Runtime({"--handler", "slow", "--sleep-ms", "2"});
+  testing::Subprocess runtime = Runtime({"--handler", "slow", "--sleep-ms", "5"});
   constexpr int kCount = 400;
   std::vector<std::string> inputs;
   for (int i = 0; i < kCount; ++i) inputs.push_back(Envelope("k-" + std::to_string(i), {"c"}));
   ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", inputs).ok());
   {
-    testing::Subprocess sidecar = Sidecar(Env("c"));
+    auto env = Env("c");
+    env["ASYA_KAFKA_PROPERTIES"] = "session.timeout.ms=6000,heartbeat.interval.ms=500";
+    testing::Subprocess sidecar = Sidecar(env);
     // Kill it once some, but not all, envelopes went through.
     auto partial = testing::ConsumeAll(brokers(), "asya-t-x-sink", 60, absl::Seconds(30));
     ASSERT_GE(partial.size(), 60u);
     sidecar.Signal(SIGKILL);
     ASSERT_EQ(*sidecar.Wait(), 128 + SIGKILL);
+    // Mid-stream: the restarted sidecar has work left (so it is up when the check ends).
+    ASSERT_LT(testing::ConsumeAll(brokers(), "asya-t-x-sink", kCount, absl::Seconds(1)).size(),
+              static_cast<size_t>(kCount));
   }
-  testing::Subprocess again = Sidecar(Env("c"));
+  // The killed member stays in the group until its session times out; keep that short.
+  auto env = Env("c");
+  env["ASYA_KAFKA_PROPERTIES"] = "session.timeout.ms=6000,heartbeat.interval.ms=500";
+  testing::Subprocess again = Sidecar(env);
   // Redelivered duplicates are allowed; a missing id is not.
   std::set<std::string> ids;
   size_t want = kCount;

@@ -9,7 +9,7 @@
 namespace meshtrace::testing {
 
 absl::Status ProduceAll(const std::string& brokers, const std::string& topic,
-                        const std::vector<std::string>& values) {
+                        const std::vector<std::string>& values, int partitions) {
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", brokers, err);

@@ -1,0 +1,219 @@
+// Load driver: envelopes/s through one meshtrace-sidecar process with the example runtime's
+// echo handler, and the sidecar's CPU per envelope (from /proc/<pid>/stat, i.e. the kernel's
+// rusage accounting), with lifecycle events + payload capture off and on in the same run.
+// A third run calls the runtime directly (no Kafka, no sidecar) as the baseline of what the
+// runtime itself costs.
+//
+//   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B]
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "replayer/dev_kafka.h"
+#include "sidecar/runtime_client.h"
+#include "tests/testing/collector_stub.h"
+#include "tests/testing/kafka_helpers.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace {
+
+using namespace meshtrace;
+
+struct ProcStat {
+  double cpu_seconds = 0;
+  long rss_kib = 0;
+};
+
+ProcStat ReadProc(pid_t pid) {
+  ProcStat s;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = content.rfind(')');
+  std::istringstream in(content.substr(close + 2));
+  std::vector<std::string> f;
+  std::string tok;
+  while (in >> tok) f.push_back(tok);
+  // Fields after ')' start at field 3 (state); utime is field 14, stime 15.
+  double ticks = sysconf(_SC_CLK_TCK);
+  s.cpu_seconds = (std::stod(f[11]) + std::stod(f[12])) / ticks;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) s.rss_kib = std::stol(line.substr(6));
+  }
+  return s;
+}
+
+std::string MakeEnvelope(int i, size_t payload_bytes, const std::string& actor = "echo") {
+  std::string filler(payload_bytes > 40 ? payload_bytes - 40 : 0, 'x');
+  return R"({"id":"bench-)" + std::to_string(i) + R"(","route":{"prev":[],"curr":")" + actor +
+         R"(","next":[]},"headers":{"trace_id":"t-)" + std::to_string(i) + R"("},"payload":{"i":)" +
+         std::to_string(i) + R"(,"data":")" + filler + "\"}}";
+}
+
+struct Result {
+  double envelopes_per_second = 0;
+  double cpu_us_per_envelope = 0;
+  long rss_mib = 0;
+  uint64_t events = 0;
+};
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// messages_processed_total summed over statuses, read from the sidecar's /metrics.
+double Processed(httplib::Client& client) {
+  auto res = client.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  double total = 0;
+  std::istringstream in(res->body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("asya_actor_messages_processed_total{", 0) == 0) {
+      total += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  return total;
+}
+
+// Runs one sidecar over the `n` envelopes already in the input topic and measures the steady
+// state between 10% and 100% processed, from the sidecar's own counters and /proc.
+Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
+                  const std::string& collector, const std::string& group_suffix) {
+  Result result;
+  std::vector<std::string> inputs;
+  inputs.reserve(n);
+  for (int i = 0; i < n; ++i)
+    inputs.push_back(MakeEnvelope(i, payload_bytes, "echo-" + group_suffix));
+  const std::string topic = "asya-echo-" + group_suffix;
+  testing::TempDir dir;
+  const std::string bin = MESHTRACE_BIN_DIR;
+  auto runtime = testing::Subprocess::Start(
+      {bin + "/meshtrace-example-runtime", "--socket-dir", dir.path(), "--handler", "echo"});
+  const int port = FreePort();
+  std::map<std::string, std::string> env = {
+      {"ASYA_ACTOR_NAME", "echo-" + group_suffix},
+      {"ASYA_KAFKA_BROKERS", brokers},
+      {"ASYA_SOCKET_DIR", dir.path()},
+      {"ASYA_METRICS_ADDR", "127.0.0.1:" + std::to_string(port)},
+      {"ASYA_LOG_LEVEL", "warn"},
+      {"MESHTRACE_COLLECTOR", collector}};
+  auto sidecar = testing::Subprocess::Start({bin + "/meshtrace-sidecar"}, env);
+  httplib::Client client("127.0.0.1", port);
+  // librdkafka's mock broker keeps only ~5 MB per partition, so the input is fed while the
+  // sidecar runs, at most 10,000 envelopes ahead of it.
+  std::atomic<bool> done{false};
+  std::thread feeder([&] {
+    size_t sent = 0;
+    while (sent < inputs.size() && !done) {
+      double processed = Processed(client);
+      if (processed >= 0 && sent - processed < 10000) {
+        size_t chunk = std::min<size_t>(2000, inputs.size() - sent);
+        std::vector<std::string> part(inputs.begin() + sent, inputs.begin() + sent + chunk);
+        if (!testing::ProduceAll(brokers, topic, part).ok()) break;
+        sent += chunk;
+      } else {
+        absl::SleepFor(absl::Milliseconds(50));
+      }
+    }
+  });
+  auto wait_for = [&](double count) {
+    double seen = 0;
+    // Scrapes cost the sidecar CPU too: poll gently.
+    while ((seen = Processed(client)) < count) absl::SleepFor(absl::Milliseconds(50));
+    return seen;
+  };
+  double c0 = wait_for(n / 10.0);
+  ProcStat start = ReadProc(sidecar->pid());
+  absl::Time t0 = absl::Now();
+  double c1 = wait_for(n);
+  absl::Time t1 = absl::Now();
+  ProcStat end = ReadProc(sidecar->pid());
+  done = true;
+  feeder.join();
+  result.envelopes_per_second = (c1 - c0) / absl::ToDoubleSeconds(t1 - t0);
+  result.cpu_us_per_envelope = (end.cpu_seconds - start.cpu_seconds) * 1e6 / (c1 - c0);
+  result.rss_mib = end.rss_kib / 1024;
+  sidecar->Signal(SIGTERM);
+  (void)sidecar->Wait(absl::Seconds(30));
+  runtime->Signal(SIGTERM);
+  (void)runtime->Wait();
+  return result;
+}
+
+double RuntimeOnly(int n, size_t payload_bytes) {
+  testing::TempDir dir;
+  const std::string bin = MESHTRACE_BIN_DIR;
+  auto runtime = testing::Subprocess::Start(
+      {bin + "/meshtrace-example-runtime", "--socket-dir", dir.path(), "--handler", "echo"});
+  struct stat st;
+  while (stat(dir.File("runtime-ready").c_str(), &st) != 0) absl::SleepFor(absl::Milliseconds(5));
+  auto client = sidecar::NewUdsRuntimeClient(dir.File("asya-runtime.sock"));
+  std::string body = MakeEnvelope(0, payload_bytes);
+  absl::Time t0 = absl::Now();
+  for (int i = 0; i < n; ++i) client->Invoke(body, absl::Seconds(5));
+  double rate = n / absl::ToDoubleSeconds(absl::Now() - t0);
+  runtime->Signal(SIGTERM);
+  (void)runtime->Wait();
+  return rate;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int n = 100000;
+  size_t payload_bytes = 512;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
+    if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
+  }
+  auto kafka = meshtrace::replayer::DevKafka::Start(1, {{"asya-echo-off", 4}, {"asya-echo-on", 4}});
+  if (!kafka.ok()) return 1;
+  const std::string brokers = (*kafka)->bootstraps();
+  std::cout << "sidecar_bench: " << n << " envelopes of ~" << MakeEnvelope(0, payload_bytes).size()
+            << " bytes, echo handler, one sidecar process, mock Kafka cluster\n";
+
+  double runtime_rate = RuntimeOnly(20000, payload_bytes);
+
+  Result off = RunSidecar(brokers, n, payload_bytes, "", "off");
+  meshtrace::testing::CollectorStub collector;
+  Result on = RunSidecar(brokers, n, payload_bytes, collector.address(), "on");
+  collector.WaitForEvents(static_cast<size_t>(n) * 3, absl::Seconds(30));
+
+  std::printf("\n%-44s %14s %14s %10s\n", "run", "envelopes/s", "CPU us/env", "RSS MiB");
+  std::printf("%-44s %14.0f %14s %10s\n", "baseline: runtime /invoke only (no sidecar)",
+              runtime_rate, "-", "-");
+  std::printf("%-44s %14.0f %14.1f %10ld\n", "sidecar, events off", off.envelopes_per_second,
+              off.cpu_us_per_envelope, off.rss_mib);
+  std::printf("%-44s %14.0f %14.1f %10ld\n", "sidecar, events + payload capture on",
+              on.envelopes_per_second, on.cpu_us_per_envelope, on.rss_mib);
+  std::printf("\ncapture+events CPU overhead: %+.1f%%   events at the collector: %zu\n",
+              (on.cpu_us_per_envelope / off.cpu_us_per_envelope - 1) * 100,
+              collector.events().size());
+  return 0;
+}
