@@ -187,10 +187,12 @@ double RuntimeOnly(int n, size_t payload_bytes) {
 int main(int argc, char** argv) {
   int n = 100000;
   size_t payload_bytes = 512;
+  std::string only;  // "off" or "on": run just that sidecar (for profiling)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
     if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
+    if (flag == "--only") only = argv[i + 1];
   }
   auto kafka = meshtrace::replayer::DevKafka::Start(1, {{"asya-echo-off", 4}, {"asya-echo-on", 4}});
   if (!kafka.ok()) return 1;
@@ -200,9 +202,10 @@ int main(int argc, char** argv) {
 
   double runtime_rate = RuntimeOnly(20000, payload_bytes);
 
-  Result off = RunSidecar(brokers, n, payload_bytes, "", "off");
   meshtrace::testing::CollectorStub collector;
-  Result on = RunSidecar(brokers, n, payload_bytes, collector.address(), "on");
+  Result off, on;
+  if (only != "on") off = RunSidecar(brokers, n, payload_bytes, "", "off");
+  if (only != "off") on = RunSidecar(brokers, n, payload_bytes, collector.address(), "on");
   collector.WaitForEvents(static_cast<size_t>(n) * 3, absl::Seconds(30));
 
   std::printf("\n%-44s %14s %14s %10s\n", "run", "envelopes/s", "CPU us/env", "RSS MiB");
