@@ -105,7 +105,12 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
           {"--handler", "enrich", "--fail-when", "bad", "--fail-type", "payments.CardDeclined",
            "--fail-message", "card declined"});
   Actor c("c", brokers(), collector.address(), {"--handler", "echo"});
-  ASSERT_TRUE(a.WaitStarted() && b.WaitStarted() && c.WaitStarted());
+  Actor sink_actor("x-sink", brokers(), collector.address(), {"--handler", "echo"},
+                   /*end_actor=*/true);
+  Actor sump_actor("x-sump", brokers(), collector.address(), {"--handler", "echo"},
+                   /*end_actor=*/true);
+  ASSERT_TRUE(a.WaitStarted() && b.WaitStarted() && c.WaitStarted() && sink_actor.WaitStarted() &&
+              sump_actor.WaitStarted());
 
   std::vector<std::string> inputs;
   for (int i = 0; i < 3; ++i)
@@ -179,8 +184,9 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
   EXPECT_NE(mc.find(R"(asya_actor_processing_duration_seconds_bucket{queue="c",le="120"})"),
             std::string::npos);
 
-  // Events: RECEIVED 4+8+6, REJECTED 3, RUNTIME_RESULT 18, ROUTED 11+8+6.
-  ASSERT_TRUE(collector.WaitForEvents(18 + 3 + 18 + 25, absl::Seconds(20)))
+  // Events: RECEIVED 4+8+6 (+11 at the end actors), REJECTED 3, RUNTIME_RESULT 18 (+11),
+  // ROUTED 11+8+6, TERMINATED 6 at x-sink + 5 at x-sump.
+  ASSERT_TRUE(collector.WaitForEvents(29 + 3 + 29 + 25 + 11, absl::Seconds(20)))
       << collector.events().size();
   std::map<std::string, int> kinds;
   for (const auto& event : collector.events()) {
@@ -189,8 +195,30 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
     EXPECT_FALSE(event.trace_id().empty());
     EXPECT_GT(event.time_ns(), 0);
   }
-  EXPECT_EQ(kinds, (std::map<std::string, int>{
-                       {"received", 18}, {"rejected", 3}, {"runtime_result", 18}, {"routed", 25}}));
+  EXPECT_EQ(kinds, (std::map<std::string, int>{{"received", 29},
+                                               {"rejected", 3},
+                                               {"runtime_result", 29},
+                                               {"routed", 25},
+                                               {"terminated", 11}}));
+  std::multiset<std::string> terminal;
+  for (const auto& event : collector.events()) {
+    if (!event.has_terminated()) continue;
+    terminal.insert(event.actor() + ":" + event.terminated().phase() + ":" +
+                    event.terminated().reason());
+    if (event.terminated().reason() == "RuntimeError") {
+      EXPECT_EQ(event.terminated().error().type(), "payments.CardDeclined");
+    }
+  }
+  EXPECT_EQ(terminal.count("x-sink:succeeded:Completed"), 6u);
+  EXPECT_EQ(terminal.count("x-sump:failed:RuntimeError"), 2u);
+  EXPECT_EQ(terminal.count("x-sump:failed:ParseError"), 2u);
+  EXPECT_EQ(terminal.count("x-sump:failed:RouteMismatch"), 1u);
+  // End actors consume and never route.
+  std::string msink = sink_actor.Metrics();
+  EXPECT_EQ(
+      Metric(msink, R"(asya_actor_messages_processed_total{queue="x-sink",status="end_consumed"})"),
+      6);
+  EXPECT_EQ(msink.find("asya_actor_messages_sent_total{"), std::string::npos);
   for (const auto& event : collector.events()) {
     if (event.has_received()) {
       EXPECT_FALSE(event.received().input().envelope_json().empty());
