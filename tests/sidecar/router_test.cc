@@ -273,6 +273,8 @@ struct BadIntake {
   const char* reason;
 };
 
+void PrintTo(const BadIntake& c, std::ostream* os) { *os << c.name; }
+
 class RouterBadInputTest : public RouterTest, public ::testing::WithParamInterface<BadIntake> {};
 
 TEST_P(RouterBadInputTest, RejectsToSumpWithReasonAndOriginal) {
