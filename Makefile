@@ -2,6 +2,10 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
+# ccache hits across clones (CI builds a fresh clone each time): paths relative to the
+# checkout, and the working directory left out of the hash.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all setup build test fuzz demo bench asan format docs clean
 
