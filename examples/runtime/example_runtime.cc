@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/envelope.h"
+#include "common/json_text.h"
 
 namespace meshtrace::example {
 namespace {
@@ -102,6 +103,41 @@ Json Frame(const Envelope& in, const Json& payload, const std::vector<std::strin
   return frame;
 }
 
+Route Advance(const Route& route, const std::vector<std::string>* new_next) {
+  Route out;
+  out.prev = route.prev;
+  out.prev.push_back(route.curr);
+  out.next = new_next != nullptr ? *new_next : route.next;
+  if (!out.next.empty()) {
+    out.curr = out.next.front();
+    out.next.erase(out.next.begin());
+  }
+  return out;
+}
+
+// The frame for a handler that returns the payload unchanged, built from the raw bytes. The
+// reference runtime re-encodes with Python's json (same value, its own spacing); keeping the
+// bytes is cheaper and lets tests check byte-faithful routing end to end.
+std::string RawFrame(const Envelope& in) {
+  std::string frame = "{\"payload\":" + in.payload_json + ",\"route\":";
+  AppendRouteJson(Advance(in.route, nullptr), &frame);
+  if (!in.headers.empty()) {
+    frame += ",\"headers\":{";
+    bool first = true;
+    for (const auto& [name, raw] : in.headers.entries()) {
+      if (!first) frame += ',';
+      first = false;
+      AppendJsonString(name, &frame);
+      frame += ':';
+      frame += raw;
+    }
+    frame += '}';
+  }
+  if (!in.status_json.empty()) frame += ",\"status\":" + in.status_json;
+  frame += '}';
+  return frame;
+}
+
 std::string Sse(std::string_view event, const Json& data) {
   return "event: " + std::string(event) + "\ndata: " + data.dump() + "\n\n";
 }
@@ -129,14 +165,20 @@ std::string Invoke(const RuntimeOptions& options, const std::string& body) {
                     ErrorBody("msg_parsing_error",
                               ErrorDetails(type, mro, std::string(envelope.status().message()))));
   }
-  const Json payload = Json::parse(envelope->payload_json);
+  // The payload is decoded only for handlers that look into it.
+  const bool needs_payload =
+      !options.fail_when.empty() || options.handler == HandlerKind::kEnrich ||
+      options.handler == HandlerKind::kFanout || options.handler == HandlerKind::kReroute;
+  const Json payload = needs_payload ? Json::parse(envelope->payload_json) : Json();
   const bool fail_condition = options.fail_when.empty()
                                   ? options.handler == HandlerKind::kFail
                                   : (payload.is_object() && payload.contains(options.fail_when) &&
                                      Truthy(payload[options.fail_when]));
-  const Json ok_body_frame = Frame(*envelope, payload, nullptr);
   auto single = [&](const Json& frame) {
     return Response(200, "OK", "application/json", Json{{"frames", Json::array({frame})}}.dump());
+  };
+  auto unchanged = [&]() {
+    return Response(200, "OK", "application/json", "{\"frames\":[" + RawFrame(*envelope) + "]}");
   };
   if (fail_condition) {
     return Response(500, "Internal Server Error", "application/json",
@@ -146,10 +188,10 @@ std::string Invoke(const RuntimeOptions& options, const std::string& body) {
   switch (options.handler) {
     case HandlerKind::kEcho:
     case HandlerKind::kFail:
-      return single(ok_body_frame);
+      return unchanged();
     case HandlerKind::kSlow:
       std::this_thread::sleep_for(std::chrono::milliseconds(options.sleep_ms));
-      return single(ok_body_frame);
+      return unchanged();
     case HandlerKind::kAbort:
       return Response(204, "No Content", "", "");
     case HandlerKind::kEnrich: {

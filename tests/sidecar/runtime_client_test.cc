@@ -57,6 +57,9 @@ TEST_F(RuntimeClientTest, EchoReturnsOneFrameAndHealthIsOk) {
   auto frame = nlohmann::json::parse(reply.frames[0]);
   EXPECT_EQ(frame["route"]["curr"], "score");
   EXPECT_EQ(frame["route"]["prev"], nlohmann::json::array({"ingest", "enrich"}));
+  EXPECT_EQ(frame["headers"]["trace_id"], "t");
+  EXPECT_NE(reply.frames[0].find(R"("payload":{"k":1,"bad":true})"), std::string::npos)
+      << "the payload comes back byte for byte: " << reply.frames[0];
   EXPECT_GT(reply.duration, absl::ZeroDuration());
 }
 
