@@ -1,6 +1,9 @@
 #include "sidecar/config.h"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cstring>
+#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"

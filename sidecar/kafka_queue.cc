@@ -28,6 +28,7 @@ struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::Reb
   // deque keeps element addresses stable under push_back/pop_front: tickets point into it.
   std::map<PartitionKey, std::deque<Pending>> partitions;
   int64_t outstanding = 0;
+  bool closed = false;
   absl::Status delivery_error;
   absl::Time last_commit = absl::InfinitePast();
 
@@ -139,7 +140,7 @@ absl::StatusOr<std::unique_ptr<KafkaQueue>> KafkaQueue::Open(const Options& opti
 }
 
 KafkaQueue::~KafkaQueue() {
-  if (state_ && state_->consumer) state_->consumer->close();
+  if (state_) Close();
 }
 
 absl::StatusOr<std::optional<KafkaQueue::Message>> KafkaQueue::Poll(absl::Duration timeout) {
@@ -218,7 +219,11 @@ absl::Status KafkaQueue::Drain(absl::Duration timeout) {
   return state_->delivery_error;
 }
 
-void KafkaQueue::Close() { state_->consumer->close(); }
+void KafkaQueue::Close() {
+  if (state_->closed || !state_->consumer) return;
+  state_->closed = true;
+  state_->consumer->close();
+}
 
 absl::Status KafkaQueue::delivery_error() const { return state_->delivery_error; }
 

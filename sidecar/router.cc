@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include "absl/strings/escaping.h"
+#include "common/absl_compat.h"
 #include "common/ids.h"
 #include "common/json_text.h"
 #include "common/topics.h"
@@ -17,27 +19,11 @@ StatusError FromRuntime(const RuntimeError& error) {
   return StatusError{error.type, error.mro, error.message, error.traceback};
 }
 
-// The original message as JSON: its own text when it is valid UTF-8 JSON-able text, else
-// base64 (bytes that are not UTF-8 cannot sit in a JSON string).
+// The original message as JSON: its own text when it is valid UTF-8, else base64 (bytes that
+// are not UTF-8 cannot sit in a JSON string).
 std::string RawAsJson(std::string_view raw) {
   if (simdjson::validate_utf8(raw.data(), raw.size())) return JsonString(raw);
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string b64;
-  size_t i = 0;
-  for (; i + 2 < raw.size(); i += 3) {
-    uint32_t n = (uint8_t(raw[i]) << 16) | (uint8_t(raw[i + 1]) << 8) | uint8_t(raw[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) b64.push_back(kAlphabet[(n >> k) & 63]);
-  }
-  if (i < raw.size()) {
-    uint32_t n = uint8_t(raw[i]) << 16;
-    if (i + 1 < raw.size()) n |= uint8_t(raw[i + 1]) << 8;
-    b64.push_back(kAlphabet[(n >> 18) & 63]);
-    b64.push_back(kAlphabet[(n >> 12) & 63]);
-    b64.push_back(i + 1 < raw.size() ? kAlphabet[(n >> 6) & 63] : '=');
-    b64.push_back('=');
-  }
-  return "{\"base64\":" + JsonString(b64) + "}";
+  return "{\"base64\":" + JsonString(absl::Base64Escape(AsAbsl(raw))) + "}";
 }
 
 void AppendStringList(const std::vector<std::string>& list, std::string* out) {

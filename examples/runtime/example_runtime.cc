@@ -83,26 +83,6 @@ bool Truthy(const Json& v) {
   return true;
 }
 
-// The frame a handler's return value becomes: route advanced, headers and status echoed.
-Json Frame(const Envelope& in, const Json& payload, const std::vector<std::string>* new_next) {
-  std::vector<std::string> prev = in.route.prev;
-  prev.push_back(in.route.curr);
-  std::vector<std::string> next = new_next != nullptr ? *new_next : in.route.next;
-  std::string curr;
-  if (!next.empty()) {
-    curr = next.front();
-    next.erase(next.begin());
-  }
-  Json frame{{"payload", payload}, {"route", Json{{"prev", prev}, {"curr", curr}, {"next", next}}}};
-  if (!in.headers.empty()) {
-    Json headers = Json::object();
-    for (const auto& [k, raw] : in.headers.entries()) headers[k] = Json::parse(raw);
-    frame["headers"] = headers;
-  }
-  if (!in.status_json.empty()) frame["status"] = Json::parse(in.status_json);
-  return frame;
-}
-
 Route Advance(const Route& route, const std::vector<std::string>* new_next) {
   Route out;
   out.prev = route.prev;
@@ -113,6 +93,20 @@ Route Advance(const Route& route, const std::vector<std::string>* new_next) {
     out.next.erase(out.next.begin());
   }
   return out;
+}
+
+// The frame a handler's return value becomes: route advanced, headers and status echoed.
+Json Frame(const Envelope& in, const Json& payload, const std::vector<std::string>* new_next) {
+  Route route = Advance(in.route, new_next);
+  Json frame{{"payload", payload},
+             {"route", Json{{"prev", route.prev}, {"curr", route.curr}, {"next", route.next}}}};
+  if (!in.headers.empty()) {
+    Json headers = Json::object();
+    for (const auto& [k, raw] : in.headers.entries()) headers[k] = Json::parse(raw);
+    frame["headers"] = headers;
+  }
+  if (!in.status_json.empty()) frame["status"] = Json::parse(in.status_json);
+  return frame;
 }
 
 // The frame for a handler that returns the payload unchanged, built from the raw bytes. The
