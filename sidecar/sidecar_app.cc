@@ -186,6 +186,37 @@ struct SidecarApp::Impl {
     emitter->Emit(std::move(event));
   }
 
+  void EmitRejected(const KafkaQueue::Message& message, const Decision& decision,
+                    const std::string& trace_id) {
+    if (!events()) return;
+    const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
+    v1::LifecycleEvent event = Event(trace_id, e);
+    v1::Rejected* r = event.mutable_rejected();
+    r->set_reason(decision.failed_reason);
+    r->set_message(decision.summary);
+    size_t cap = std::min(message.value.size(), config.capture_max_bytes);
+    r->set_raw(message.value.substr(0, cap));
+    r->set_raw_truncated(cap < message.value.size());
+    r->set_topic(message.topic);
+    r->set_partition(message.partition);
+    r->set_offset(message.offset);
+    emitter->Emit(std::move(event));
+  }
+
+  // An end actor consumed the envelope: its final phase and reason.
+  void EmitTerminated(const std::string& trace_id, const Accepted& accepted) {
+    if (!events()) return;
+    v1::LifecycleEvent event = Event(trace_id, &accepted.envelope);
+    v1::Terminated* t = event.mutable_terminated();
+    t->set_phase(accepted.status.phase);
+    t->set_reason(accepted.status.reason);
+    if (accepted.status.error.has_value()) {
+      const StatusError& e = *accepted.status.error;
+      SetError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, t->mutable_error());
+    }
+    emitter->Emit(std::move(event));
+  }
+
   // Processes one message; returns false when the sidecar must stop (fatal), with *exit_code.
   bool Process(KafkaQueue::Message& message, int* exit_code) {
     const absl::Time start = absl::Now();
@@ -203,20 +234,7 @@ struct SidecarApp::Impl {
           decision.outgoing.empty() ? "" : decision.outgoing[0].envelope.id;
       LogEnvelope(LogLevel::kWarn, "rejected (" + decision.failed_reason + "): " + decision.summary,
                   trace_id, envelope_id);
-      if (events()) {
-        const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
-        v1::LifecycleEvent event = Event(trace_id, e);
-        v1::Rejected* r = event.mutable_rejected();
-        r->set_reason(decision.failed_reason);
-        r->set_message(decision.summary);
-        size_t cap = std::min(message.value.size(), config.capture_max_bytes);
-        r->set_raw(message.value.substr(0, cap));
-        r->set_raw_truncated(cap < message.value.size());
-        r->set_topic(message.topic);
-        r->set_partition(message.partition);
-        r->set_offset(message.offset);
-        emitter->Emit(std::move(event));
-      }
+      EmitRejected(message, decision, trace_id);
     } else {
       accepted = std::move(std::get<Accepted>(intake));
       trace_id = accepted->trace_id;
@@ -240,17 +258,7 @@ struct SidecarApp::Impl {
         decision = config.is_end_actor ? router.Terminate(*accepted, reply)
                                        : router.Route(*accepted, reply);
       }
-      if (config.is_end_actor && events()) {
-        v1::LifecycleEvent event = Event(trace_id, &accepted->envelope);
-        v1::Terminated* t = event.mutable_terminated();
-        t->set_phase(accepted->status.phase);
-        t->set_reason(accepted->status.reason);
-        if (accepted->status.error.has_value()) {
-          const StatusError& e = *accepted->status.error;
-          SetError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, t->mutable_error());
-        }
-        emitter->Emit(std::move(event));
-      }
+      if (config.is_end_actor) EmitTerminated(trace_id, *accepted);
       LogEnvelope(decision.failed_reason.empty() ? LogLevel::kInfo : LogLevel::kWarn,
                   decision.summary, trace_id, accepted->envelope.id);
     }
