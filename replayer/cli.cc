@@ -57,10 +57,10 @@ int RunCli(int argc, char** argv) {
   int brokers = 1;
   std::string topics;
   CLI::App* dev_kafka = app.add_subcommand(
-      "dev-kafka",
-      "Run a local Kafka (librdkafka's mock cluster) for development, the demo and tests.\n"
+      "dev-kafka", "Run a local Kafka (librdkafka's mock cluster) for development and tests");
+  dev_kafka->footer(
       "Prints the bootstrap address list as the first line of stdout, then runs until\n"
-      "SIGINT/SIGTERM.\n\n"
+      "SIGINT/SIGTERM. The mock broker keeps about 5 MB per partition.\n\n"
       "Examples:\n"
       "  meshtrace dev-kafka\n"
       "  meshtrace dev-kafka --brokers 3 --topics asya-orders,asya-x-sink:4");
