@@ -35,7 +35,8 @@ constexpr Setting kSettings[] = {
     {"ASYA_NAMESPACE", "queue namespace: topics are asya-{ns}-{actor} (default empty)"},
     {"ASYA_TRANSPORT", "queue transport: kafka (the only one)"},
     {"ASYA_KAFKA_BROKERS", "Kafka bootstrap list host:port,..."},
-    {"ASYA_KAFKA_PROPERTIES", "extra librdkafka properties key=value,... (TLS, SASL)"},
+    {"ASYA_KAFKA_PROPERTIES",
+     "extra librdkafka properties key=value,... (TLS, SASL); \\, = a comma"},
     {"ASYA_SOCKET_DIR", "runtime socket directory (default /var/run/asya)"},
     {"ASYA_RESILIENCY_ACTOR_TIMEOUT", "per-call runtime timeout, Go duration (default 5m)"},
     {"ASYA_RUNTIME_READY_TIMEOUT", "how long to wait for the runtime, Go duration (default 5m)"},
@@ -78,6 +79,38 @@ absl::StatusOr<size_t> ParseCount(const std::string& var, const std::string& val
   return static_cast<size_t>(n);
 }
 
+// "key=value,key=value"; a value may hold a comma written as "\,".
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseProperties(
+    const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<std::string> items(1);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size() && text[i + 1] == ',') {
+      items.back() += ',';
+      ++i;
+    } else if (text[i] == ',') {
+      items.emplace_back();
+    } else {
+      items.back() += text[i];
+    }
+  }
+  for (const std::string& item : items) {
+    absl::string_view trimmed = absl::StripAsciiWhitespace(item);
+    if (trimmed.empty()) continue;
+    size_t eq = trimmed.find('=');
+    absl::string_view key = eq == absl::string_view::npos
+                                ? absl::string_view()
+                                : absl::StripAsciiWhitespace(trimmed.substr(0, eq));
+    if (key.empty()) {
+      return Bad("ASYA_KAFKA_PROPERTIES", text,
+                 "expected key=value,key=value (write a comma inside a value as \\,)");
+    }
+    out.emplace_back(std::string(key),
+                     std::string(absl::StripAsciiWhitespace(trimmed.substr(eq + 1))));
+  }
+  return out;
+}
+
 absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConfig* c) {
   auto get = [&](const char* var) -> const std::string* {
     auto it = values.find(var);
@@ -99,14 +132,9 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
   }
   if (auto* v = get("ASYA_KAFKA_BROKERS"); v != nullptr && !v->empty()) c->kafka_brokers = *v;
   if (auto* v = get("ASYA_KAFKA_PROPERTIES")) {
-    for (absl::string_view item : absl::StrSplit(*v, ',', absl::SkipWhitespace())) {
-      std::vector<std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
-      if (kv.size() != 2 || absl::StripAsciiWhitespace(kv[0]).empty()) {
-        return Bad("ASYA_KAFKA_PROPERTIES", *v, "expected key=value,key=value");
-      }
-      c->kafka_properties.emplace_back(std::string(absl::StripAsciiWhitespace(kv[0])),
-                                       std::string(absl::StripAsciiWhitespace(kv[1])));
-    }
+    auto properties = ParseProperties(*v);
+    if (!properties.ok()) return properties.status();
+    c->kafka_properties = *std::move(properties);
   }
   if (auto* v = get("ASYA_SOCKET_DIR"); v != nullptr && !v->empty()) c->socket_dir = *v;
   if (c->socket_path().size() >= 108) {
