@@ -228,16 +228,6 @@ absl::StatusOr<absl::Duration> ParseGoDuration(const std::string& variable,
   return d;
 }
 
-std::map<std::string, std::string> ProcessEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string entry = *e;
-    auto eq = entry.find('=');
-    if (eq != std::string::npos) env[entry.substr(0, eq)] = entry.substr(eq + 1);
-  }
-  return env;
-}
-
 ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
                                const std::map<std::string, std::string>& env) {
   ConfigResult result;

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/environment.h"
 
 namespace meshtrace::sidecar {
 
@@ -56,9 +57,6 @@ struct ConfigResult {
 // what it accepts.
 ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
                                const std::map<std::string, std::string>& env);
-
-// The environment of this process as a map.
-std::map<std::string, std::string> ProcessEnvironment();
 
 // Parses a Go duration ("5m", "300ms", "1h30m"); errors name `variable`.
 absl::StatusOr<absl::Duration> ParseGoDuration(const std::string& variable,

@@ -1,0 +1,95 @@
+#include "collector/assembler.h"
+
+#include "collector/metrics.h"
+#include "common/log.h"
+
+namespace meshtrace::collector {
+
+Assembler::Assembler(TraceStore* store, Timeouts timeouts, CollectorMetrics* metrics)
+    : store_(store), timeouts_(timeouts), metrics_(metrics) {}
+
+absl::Status Assembler::Restore(int64_t now_ns) {
+  for (const std::string& id : store_->OpenTraceIds()) {
+    auto events = store_->LoadTrace(id, false);
+    if (!events.ok()) continue;
+    Open& open = open_[id];
+    open.state = std::make_unique<TraceState>(id);
+    open.verdict = v1::VERDICT_OPEN;
+    for (const StoredEvent& e : *events) open.state->Add(e.event, e.ingested_ns);
+  }
+  Log(LogLevel::kInfo, "restored " + std::to_string(open_.size()) + " open traces");
+  std::vector<v1::TraceSummary> changed;
+  Tick(now_ns, &changed);
+  if (changed.empty()) return absl::OkStatus();
+  WriteSet set;
+  set.summaries = std::move(changed);
+  return store_->Commit(&set);
+}
+
+void Assembler::Add(const std::vector<StoredEvent>& events, int64_t now_ns,
+                    std::vector<v1::TraceSummary>* changed) {
+  std::vector<std::string> touched;
+  for (const StoredEvent& stored : events) {
+    const std::string& id = stored.event.trace_id();
+    auto it = open_.find(id);
+    if (it == open_.end()) {
+      Open open;
+      open.state = std::make_unique<TraceState>(id);
+      // A late event for a settled trace: the trace comes back from the store.
+      if (std::optional<v1::TraceSummary> summary = store_->GetSummary(id)) {
+        open.verdict = summary->verdict();
+        open.outcome = summary->outcome();
+        if (auto old = store_->LoadTrace(id, false); old.ok()) {
+          for (const StoredEvent& e : *old) open.state->Add(e.event, e.ingested_ns);
+        }
+      }
+      it = open_.emplace(id, std::move(open)).first;
+    }
+    it->second.state->Add(stored.event, stored.ingested_ns);
+    touched.push_back(id);
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  std::vector<std::string> settled;
+  for (const std::string& id : touched) Settle(id, open_[id], now_ns, changed, &settled);
+  for (const std::string& id : settled) open_.erase(id);
+  metrics_->SetOpenTraces(open_.size());
+}
+
+void Assembler::Tick(int64_t now_ns, std::vector<v1::TraceSummary>* changed) {
+  std::vector<std::string> settled;
+  for (auto& [id, open] : open_) {
+    if (open.deadline_ns != 0 && now_ns >= open.deadline_ns) {
+      Settle(id, open, now_ns, changed, &settled);
+    }
+  }
+  for (const std::string& id : settled) open_.erase(id);
+  metrics_->SetOpenTraces(open_.size());
+}
+
+void Assembler::Settle(const std::string& id, Open& open, int64_t now_ns,
+                       std::vector<v1::TraceSummary>* changed,
+                       std::vector<std::string>* settled) {
+  Evaluation ev = open.state->Evaluate(now_ns, timeouts_);
+  open.deadline_ns = ev.deadline_ns;
+  const bool is_new = open.verdict == v1::VERDICT_UNSPECIFIED;
+  const bool moved = ev.verdict != open.verdict || ev.outcome != open.outcome;
+  if (ev.verdict != v1::VERDICT_OPEN) settled->push_back(id);
+  if (!is_new && !moved && ev.verdict == v1::VERDICT_OPEN) return;
+
+  v1::TraceSummary summary = open.state->Summary(ev);
+  summary.set_headline(open.state->Headline(ev));
+  for (const std::string& a : open.state->Actors()) summary.add_actors(a);
+  for (const std::string& r : open.state->Reasons()) summary.add_reasons(r);
+  summary.set_event_count(open.state->event_count());
+  changed->push_back(std::move(summary));
+
+  if (ev.verdict != v1::VERDICT_OPEN && ev.verdict != open.verdict) {
+    metrics_->Settled(VerdictName(ev.verdict), OutcomeName(ev.outcome));
+    for (const OpenBranch& b : ev.stalled) metrics_->StalledTransit(b.from_actor, b.to_actor);
+  }
+  open.verdict = ev.verdict;
+  open.outcome = ev.outcome;
+}
+
+}  // namespace meshtrace::collector

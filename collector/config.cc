@@ -1,0 +1,181 @@
+#include "collector/config.h"
+
+#include <CLI/CLI.hpp>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
+
+namespace meshtrace::collector {
+namespace {
+
+struct Flag {
+  const char* name;  // without "--"
+  const char* help;
+};
+
+constexpr Flag kFlags[] = {
+    {"grpc-listen", "host:port for Ingest and Query (gRPC) [default 127.0.0.1:7700]"},
+    {"http-listen", "host:port for the HTTP API, web UI and /metrics [default 127.0.0.1:7701]"},
+    {"data-dir", "RocksDB store directory [default ./meshtrace-data]"},
+    {"stall-timeout", "a branch in flight this long is a stalled transit [default 5m]"},
+    {"partial-grace", "how long a hop waits for its upstream events before the trace is "
+                      "called partial [default 30s]"},
+    {"retention", "traces older than this are deleted [default 72h]"},
+    {"max-disk", "store size limit; the oldest traces go first (e.g. 10GiB) [default none]"},
+    {"api-token", "bearer token required on HTTP and gRPC [default none]"},
+    {"tls-cert", "PEM certificate: serve gRPC and HTTP over TLS (with --tls-key)"},
+    {"tls-key", "PEM private key of --tls-cert"},
+    {"runtime-socket", "runtime socket path used in replay commands "
+                       "[default /var/run/asya/asya-runtime.sock]"},
+    {"max-event-bytes", "largest accepted event [default 1MiB]"},
+    {"log-level", "debug, info, warn or error [default info]"},
+};
+
+std::string EnvName(const char* flag) {
+  std::string name = "MESHTRACE_" + std::string(flag);
+  for (char& c : name) c = c == '-' ? '_' : absl::ascii_toupper(c);
+  return name;
+}
+
+absl::Status Bad(const std::string& flag, const std::string& value, const std::string& expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, "=", value, ": ", expected, " (also settable as ",
+                   EnvName(flag.c_str()), ")"));
+}
+
+absl::Status CheckHostPort(const std::string& flag, const std::string& value) {
+  const auto colon = value.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(AsAbsl(std::string_view(value).substr(colon + 1)), &port) || port < 0 ||
+      port > 65535) {
+    return Bad(flag, value, "expected host:port, e.g. 127.0.0.1:7700 (port 0 = any free port)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Apply(const std::map<std::string, std::string>& v, CollectorConfig* c) {
+  auto get = [&](const char* flag, std::string* out) {
+    if (auto it = v.find(flag); it != v.end()) *out = it->second;
+  };
+  auto duration = [&](const char* flag, absl::Duration* out) -> absl::Status {
+    auto it = v.find(flag);
+    if (it == v.end()) return absl::OkStatus();
+    if (!absl::ParseDuration(it->second, out) || *out <= absl::ZeroDuration()) {
+      return Bad(flag, it->second, "expected a positive duration such as 30s, 5m or 72h");
+    }
+    return absl::OkStatus();
+  };
+  get("grpc-listen", &c->grpc_listen);
+  get("http-listen", &c->http_listen);
+  get("data-dir", &c->data_dir);
+  get("api-token", &c->api_token);
+  get("tls-cert", &c->tls_cert);
+  get("tls-key", &c->tls_key);
+  get("runtime-socket", &c->runtime_socket);
+  get("log-level", &c->log_level);
+  for (const char* flag : {"grpc-listen", "http-listen"}) {
+    if (auto s = CheckHostPort(flag, flag[0] == 'g' ? c->grpc_listen : c->http_listen); !s.ok()) {
+      return s;
+    }
+  }
+  if (c->data_dir.empty()) return Bad("data-dir", "", "expected a directory");
+  if (auto s = duration("stall-timeout", &c->stall_timeout); !s.ok()) return s;
+  if (auto s = duration("partial-grace", &c->partial_grace); !s.ok()) return s;
+  if (auto s = duration("retention", &c->retention); !s.ok()) return s;
+  for (const char* flag : {"max-disk", "max-event-bytes"}) {
+    auto it = v.find(flag);
+    if (it == v.end()) continue;
+    auto bytes = ParseByteSize(it->second);
+    if (!bytes.ok() || *bytes == 0) {
+      return Bad(flag, it->second, "expected a size in bytes such as 1048576, 512MiB or 10GB");
+    }
+    if (flag[4] == 'd') {
+      c->max_disk_bytes = *bytes;
+    } else {
+      c->max_event_bytes = *bytes;
+    }
+  }
+  if (c->tls_cert.empty() != c->tls_key.empty()) {
+    return Bad(c->tls_cert.empty() ? "tls-key" : "tls-cert",
+               c->tls_cert.empty() ? c->tls_key : c->tls_cert,
+               "--tls-cert and --tls-key go together");
+  }
+  static const std::vector<std::string> kLevels = {"debug", "info", "warn", "error"};
+  if (std::find(kLevels.begin(), kLevels.end(), c->log_level) == kLevels.end()) {
+    return Bad("log-level", c->log_level, "expected debug, info, warn or error");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> ParseByteSize(const std::string& text) {
+  std::string s = absl::AsciiStrToLower(AsAbsl(text));
+  size_t digits = 0;
+  while (digits < s.size() && absl::ascii_isdigit(s[digits])) ++digits;
+  uint64_t n = 0;
+  if (digits == 0 || !absl::SimpleAtoi(AsAbsl(std::string_view(s).substr(0, digits)), &n)) {
+    return absl::InvalidArgumentError("not a size: " + text);
+  }
+  const std::string unit = s.substr(digits);
+  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {
+      {"", 1},          {"b", 1},           {"k", 1000},        {"kb", 1000},
+      {"kib", 1 << 10}, {"m", 1000000},     {"mb", 1000000},    {"mib", 1 << 20},
+      {"g", 1000000000}, {"gb", 1000000000}, {"gib", 1ull << 30}, {"t", 1000000000000},
+      {"tb", 1000000000000}, {"tib", 1ull << 40}};
+  for (const auto& [name, factor] : kUnits) {
+    if (unit == name) {
+      if (n > UINT64_MAX / factor) return absl::InvalidArgumentError("size too large: " + text);
+      return n * factor;
+    }
+  }
+  return absl::InvalidArgumentError("unknown size unit in " + text);
+}
+
+CollectorConfigResult LoadCollectorConfig(int argc, const char* const* argv,
+                                          const std::map<std::string, std::string>& env) {
+  CollectorConfigResult result;
+  CLI::App app{
+      "meshtrace-collector: receives lifecycle events from meshtrace sidecars, assembles each "
+      "trace, proves when it is complete, stores it (RocksDB) and serves the query API, the web "
+      "UI, HTML reports and metrics.\nEvery flag is also an environment variable "
+      "MESHTRACE_<FLAG> (e.g. MESHTRACE_DATA_DIR); a flag wins.",
+      "meshtrace-collector"};
+  app.set_version_flag("--version", std::string("meshtrace-collector ") + MESHTRACE_VERSION);
+  app.footer(
+      "Examples:\n"
+      "  meshtrace-collector --data-dir /var/lib/meshtrace\n"
+      "  MESHTRACE_API_TOKEN=s3cret meshtrace-collector --grpc-listen 0.0.0.0:7700 "
+      "--http-listen 0.0.0.0:7701");
+  std::map<std::string, std::string> flags;
+  for (const Flag& f : kFlags) {
+    app.add_option(std::string("--") + f.name, flags[f.name],
+                   std::string(f.help) + " [" + EnvName(f.name) + "]");
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    result.exit_code = app.exit(e, out, err);
+    result.message = out.str() + err.str();
+    if (result.exit_code != 0) result.exit_code = 2;
+    return result;
+  }
+  std::map<std::string, std::string> values;
+  for (const Flag& f : kFlags) {
+    if (auto it = env.find(EnvName(f.name)); it != env.end()) values[f.name] = it->second;
+    if (app.count(std::string("--") + f.name) > 0) values[f.name] = flags[f.name];
+  }
+  if (auto status = Apply(values, &result.config); !status.ok()) {
+    result.exit_code = 2;
+    result.message = "meshtrace-collector: " + std::string(status.message());
+  }
+  return result;
+}
+
+}  // namespace meshtrace::collector

@@ -1,0 +1,151 @@
+#include "collector/ingest.h"
+
+#include <cstdlib>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace meshtrace::collector {
+namespace {
+
+bool BadId(const std::string& id) {
+  return id.size() > kMaxIdBytes || id.find('\0') != std::string::npos;
+}
+
+}  // namespace
+
+std::optional<EventRejection> ValidateEvent(const v1::LifecycleEvent& e, size_t max_event_bytes) {
+  if (e.source_id().empty()) return EventRejection{"missing_source_id", "source_id is empty"};
+  if (e.sequence() == 0) return EventRejection{"missing_sequence", "sequence is 0 (starts at 1)"};
+  if (e.trace_id().empty()) return EventRejection{"missing_trace_id", "trace_id is empty"};
+  if (e.actor().empty()) return EventRejection{"missing_actor", "actor is empty"};
+  if (e.body_case() == v1::LifecycleEvent::BODY_NOT_SET) {
+    return EventRejection{"missing_body", "no received/runtime_result/routed/terminated/rejected"};
+  }
+  if (e.envelope_id().empty()) return EventRejection{"missing_envelope_id", "envelope_id is empty"};
+  for (const std::string* id : {&e.source_id(), &e.trace_id(), &e.envelope_id(), &e.parent_id(),
+                                &e.actor()}) {
+    if (BadId(*id)) {
+      return EventRejection{"bad_id", absl::StrCat("an id or actor name is longer than ",
+                                                   kMaxIdBytes, " bytes or holds a NUL byte")};
+    }
+  }
+  if (e.time_ns() <= 0) return EventRejection{"bad_time", "time_ns is not a positive Unix time"};
+  if (e.has_routed() &&
+      (e.routed().envelope_id().empty() || e.routed().to_actor().empty() ||
+       BadId(e.routed().envelope_id()) || BadId(e.routed().to_actor()))) {
+    return EventRejection{"bad_routed", "routed needs envelope_id and to_actor"};
+  }
+  if (e.ByteSizeLong() > max_event_bytes) {
+    return EventRejection{"event_too_large", absl::StrCat("event of ", e.ByteSizeLong(),
+                                                          " bytes exceeds ", max_event_bytes)};
+  }
+  return std::nullopt;
+}
+
+IngestPipeline::IngestPipeline(TraceStore* store, Assembler* assembler, CollectorMetrics* metrics,
+                               Clock* clock, Options options)
+    : store_(store), assembler_(assembler), metrics_(metrics), clock_(clock), options_(options) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+IngestPipeline::~IngestPipeline() { Stop(); }
+
+void IngestPipeline::Submit(std::vector<v1::LifecycleEvent> events, Done done) {
+  const size_t n = events.size();
+  absl::MutexLock lock(&mu_);
+  // Back-pressure: wait for room (a batch larger than the whole queue waits for it empty).
+  auto room = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || pending_events_ == 0 || pending_events_ + n <= options_.max_pending_events;
+  };
+  mu_.Await(absl::Condition(&room));
+  if (stopping_) {
+    mu_.Unlock();
+    done(BatchResult{absl::UnavailableError("collector is shutting down"), 0, 0});
+    mu_.Lock();
+    return;
+  }
+  pending_events_ += n;
+  pending_.push_back(Pending{std::move(events), std::move(done)});
+}
+
+void IngestPipeline::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void IngestPipeline::Loop() {
+  while (true) {
+    std::vector<Pending> group;
+    bool stop = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !pending_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), options_.tick);
+      size_t events = 0;
+      while (!pending_.empty() &&
+             (group.empty() || events + pending_.front().events.size() <= options_.max_group_events)) {
+        events += pending_.front().events.size();
+        group.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+      pending_events_ -= events;
+      stop = stopping_ && pending_.empty();
+    }
+    Write(group);
+    if (stop) return;
+  }
+}
+
+void IngestPipeline::Write(std::vector<Pending>& group) {
+  const int64_t now = absl::ToUnixNanos(clock_->Now());
+  WriteSet set;
+  std::vector<BatchResult> results(group.size());
+  absl::flat_hash_set<std::pair<std::string, uint64_t>> in_group;
+  for (size_t i = 0; i < group.size(); ++i) {
+    for (v1::LifecycleEvent& e : group[i].events) {
+      if (!in_group.emplace(e.source_id(), e.sequence()).second ||
+          store_->Contains(e.trace_id(), e.source_id(), e.sequence())) {
+        ++results[i].duplicates;
+        continue;
+      }
+      ++results[i].accepted;
+      set.events.push_back(StoredEvent{std::move(e), now});
+    }
+  }
+  assembler_->Add(set.events, now, &set.summaries);
+  assembler_->Tick(now, &set.summaries);
+  if (set.events.empty() && set.summaries.empty()) {
+    for (size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
+    return;
+  }
+  const size_t n = set.events.size();
+  const absl::Time start = absl::Now();
+  absl::Status status = store_->Commit(&set);
+  metrics_->StoreWrite(absl::Now() - start, n);
+  if (!status.ok()) {
+    Log(LogLevel::kError, "store write failed, exiting (a restart recovers from the store): " +
+                              std::string(status.message()));
+    for (size_t i = 0; i < group.size(); ++i) {
+      group[i].done(BatchResult{absl::UnavailableError(status.message()), 0, 0});
+    }
+    std::_Exit(1);
+  }
+  uint64_t accepted = 0, duplicates = 0;
+  for (size_t i = 0; i < group.size(); ++i) {
+    accepted += results[i].accepted;
+    duplicates += results[i].duplicates;
+    group[i].done(results[i]);
+  }
+  metrics_->Ingested(accepted);
+  if (duplicates > 0) metrics_->Duplicates(duplicates);
+}
+
+}  // namespace meshtrace::collector

@@ -1,0 +1,3 @@
+#include "collector/collector_app.h"
+
+int main(int argc, char** argv) { return meshtrace::collector::CollectorMain(argc, argv); }

@@ -1,0 +1,432 @@
+#include "collector/trace_store.h"
+
+#include <openssl/evp.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <deque>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "collector/trace_state.h"
+#include "common/absl_compat.h"
+
+namespace meshtrace::collector {
+namespace {
+
+constexpr char kSep = '\0';
+enum Cf { kDefault, kEvents, kBlobs, kSummaries, kIndex, kEnvelopes, kSources, kCfCount };
+const char* const kCfNames[kCfCount] = {"default",   "events",    "blobs",  "summaries",
+                                        "index",     "envelopes", "sources"};
+
+void PutBigEndian(uint64_t v, std::string* out) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
+}
+uint64_t GetBigEndian(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+std::string EventKey(const std::string& trace_id, const std::string& source, uint64_t seq) {
+  std::string key;
+  key.reserve(trace_id.size() + source.size() + 10);
+  key.append(trace_id).push_back(kSep);
+  key.append(source).push_back(kSep);
+  PutBigEndian(seq, &key);
+  return key;
+}
+
+std::string TracePrefix(const std::string& trace_id) { return trace_id + kSep; }
+
+// Index keys sort newest first: the time is stored inverted.
+std::string IndexKey(std::string_view kind, std::string_view value, int64_t started_ns,
+                     std::string_view trace_id) {
+  std::string key;
+  key.append(kind).push_back(kSep);
+  key.append(value).push_back(kSep);
+  PutBigEndian(~static_cast<uint64_t>(started_ns), &key);
+  key.append(trace_id);
+  return key;
+}
+
+std::vector<std::string> IndexKeys(const v1::TraceSummary& s) {
+  std::vector<std::string> keys;
+  const int64_t t = s.started_at_ns();
+  keys.push_back(IndexKey("t", "", t, s.trace_id()));
+  keys.push_back(IndexKey("v", VerdictName(s.verdict()), t, s.trace_id()));
+  keys.push_back(IndexKey("o", OutcomeName(s.outcome()), t, s.trace_id()));
+  for (const std::string& a : s.actors()) keys.push_back(IndexKey("a", a, t, s.trace_id()));
+  for (const std::string& r : s.reasons()) keys.push_back(IndexKey("r", r, t, s.trace_id()));
+  return keys;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), len));
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(AsAbsl(what), ": ", s.ToString()));
+}
+
+bool ContainsCaseInsensitive(const std::string& haystack, const std::string& needle) {
+  return absl::AsciiStrToLower(haystack).find(absl::AsciiStrToLower(needle)) != std::string::npos;
+}
+
+}  // namespace
+
+struct TraceStore::Impl {
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf;
+  // The writer's view of what is stored, to skip reads and rewrites on the hot path.
+  absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
+  absl::flat_hash_set<std::string> recent_blobs;          // blob keys written lately
+  std::deque<std::string> recent_blob_order;
+  static constexpr size_t kRecentBlobs = 1 << 16;
+
+  ~Impl() {
+    for (auto* h : cf) db->DestroyColumnFamilyHandle(h);
+  }
+
+  rocksdb::ColumnFamilyHandle* h(Cf c) const { return cf[c]; }
+
+  void RememberBlob(const std::string& key) {
+    if (!recent_blobs.insert(key).second) return;
+    recent_blob_order.push_back(key);
+    if (recent_blob_order.size() > kRecentBlobs) {
+      recent_blobs.erase(recent_blob_order.front());
+      recent_blob_order.pop_front();
+    }
+  }
+
+  // Moves a capture's bytes to the blob family (once per trace and content).
+  void StoreCapture(const std::string& trace_id, v1::Capture* capture, rocksdb::WriteBatch* b) {
+    if (capture->envelope_json().empty()) return;
+    std::string hash = Sha256Hex(capture->envelope_json());
+    std::string key = TracePrefix(trace_id) + hash;
+    if (!recent_blobs.contains(key)) {
+      b->Put(h(kBlobs), key, capture->envelope_json());
+      RememberBlob(key);
+    }
+    capture->set_content_hash(std::move(hash));
+    capture->clear_envelope_json();
+  }
+
+  void FillCapture(const std::string& trace_id, v1::Capture* capture) const {
+    if (capture->content_hash().empty() || !capture->envelope_json().empty()) return;
+    std::string value;
+    if (db->Get(rocksdb::ReadOptions(), h(kBlobs), TracePrefix(trace_id) + capture->content_hash(),
+                &value)
+            .ok()) {
+      capture->set_envelope_json(std::move(value));
+    }
+  }
+
+  void PutSummary(const v1::TraceSummary& summary, rocksdb::WriteBatch* b) {
+    std::string old_value;
+    if (db->Get(rocksdb::ReadOptions(), h(kSummaries), summary.trace_id(), &old_value).ok()) {
+      v1::TraceSummary old;
+      if (old.ParseFromString(old_value)) {
+        for (const std::string& key : IndexKeys(old)) b->Delete(h(kIndex), key);
+      }
+    }
+    b->Put(h(kSummaries), summary.trace_id(), summary.SerializeAsString());
+    for (const std::string& key : IndexKeys(summary)) b->Put(h(kIndex), key, "");
+  }
+};
+
+TraceStore::TraceStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TraceStore::~TraceStore() = default;
+
+absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.max_total_wal_size = 256 << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  rocksdb::ColumnFamilyOptions cf_options(options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.compression = rocksdb::kLZ4Compression;
+  cf_options.write_buffer_size = 64 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : kCfNames) families.emplace_back(name, cf_options);
+
+  auto impl = std::make_unique<Impl>();
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, families, &impl->cf, &db);
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open the data dir ", dir, ": ", s.ToString()));
+  }
+  impl->db.reset(db);
+  // Restore what the writer needs: the highest stored sequence of each source.
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), impl->h(kSources)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    impl->high_water[it->key().ToString()] = GetBigEndian(it->value().ToStringView());
+  }
+  return std::unique_ptr<TraceStore>(new TraceStore(std::move(impl)));
+}
+
+absl::Status TraceStore::Commit(WriteSet* set) {
+  Impl& s = *impl_;
+  rocksdb::WriteBatch batch;
+  absl::flat_hash_map<std::string, uint64_t> touched_sources;
+  std::string value;
+  for (StoredEvent& stored : set->events) {
+    v1::LifecycleEvent& e = stored.event;
+    if (e.has_received()) s.StoreCapture(e.trace_id(), e.mutable_received()->mutable_input(), &batch);
+    if (e.has_routed()) {
+      s.StoreCapture(e.trace_id(), e.mutable_routed()->mutable_output(), &batch);
+      batch.Put(s.h(kEnvelopes), e.routed().envelope_id(), e.trace_id());
+    }
+    if (!e.envelope_id().empty() && (e.has_received() || e.has_rejected())) {
+      batch.Put(s.h(kEnvelopes), e.envelope_id(), e.trace_id());
+    }
+    value.clear();
+    PutBigEndian(static_cast<uint64_t>(stored.ingested_ns), &value);
+    e.AppendToString(&value);
+    batch.Put(s.h(kEvents), EventKey(e.trace_id(), e.source_id(), e.sequence()), value);
+    uint64_t& hw = touched_sources[e.source_id()];
+    hw = std::max(hw, e.sequence());
+  }
+  for (const auto& [source, seq] : touched_sources) {
+    auto it = s.high_water.find(source);
+    if (it != s.high_water.end() && it->second >= seq) continue;
+    std::string v;
+    PutBigEndian(seq, &v);
+    batch.Put(s.h(kSources), source, v);
+  }
+  for (const v1::TraceSummary& summary : set->summaries) s.PutSummary(summary, &batch);
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  if (auto st = FromRocks(s.db->Write(options, &batch), "store write"); !st.ok()) return st;
+  for (const auto& [source, seq] : touched_sources) {
+    uint64_t& hw = s.high_water[source];
+    hw = std::max(hw, seq);
+  }
+  return absl::OkStatus();
+}
+
+bool TraceStore::Contains(const std::string& trace_id, const std::string& source_id,
+                          uint64_t sequence) {
+  auto it = impl_->high_water.find(source_id);
+  if (it == impl_->high_water.end() || sequence > it->second) return false;
+  std::string value;
+  return impl_->db
+      ->Get(rocksdb::ReadOptions(), impl_->h(kEvents), EventKey(trace_id, source_id, sequence),
+            &value)
+      .ok();
+}
+
+absl::StatusOr<std::vector<StoredEvent>> TraceStore::LoadTrace(const std::string& trace_id,
+                                                               bool with_captures) const {
+  std::vector<StoredEvent> events;
+  const std::string prefix = TracePrefix(trace_id);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kEvents)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view v = it->value().ToStringView();
+    if (v.size() < 8) continue;
+    StoredEvent stored;
+    stored.ingested_ns = static_cast<int64_t>(GetBigEndian(v));
+    if (!stored.event.ParseFromArray(v.data() + 8, static_cast<int>(v.size() - 8))) continue;
+    events.push_back(std::move(stored));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "reading trace " + trace_id);
+  if (events.empty()) return absl::NotFoundError("no trace " + trace_id);
+  std::sort(events.begin(), events.end(), [](const StoredEvent& a, const StoredEvent& b) {
+    if (a.event.time_ns() != b.event.time_ns()) return a.event.time_ns() < b.event.time_ns();
+    if (a.event.source_id() != b.event.source_id()) return a.event.source_id() < b.event.source_id();
+    return a.event.sequence() < b.event.sequence();
+  });
+  if (with_captures) {
+    for (StoredEvent& stored : events) {
+      v1::LifecycleEvent& e = stored.event;
+      if (e.has_received()) impl_->FillCapture(trace_id, e.mutable_received()->mutable_input());
+      if (e.has_routed()) impl_->FillCapture(trace_id, e.mutable_routed()->mutable_output());
+    }
+  }
+  return events;
+}
+
+std::optional<v1::TraceSummary> TraceStore::GetSummary(const std::string& trace_id) const {
+  std::string value;
+  if (!impl_->db->Get(rocksdb::ReadOptions(), impl_->h(kSummaries), trace_id, &value).ok()) {
+    return std::nullopt;
+  }
+  v1::TraceSummary summary;
+  if (!summary.ParseFromString(value)) return std::nullopt;
+  return summary;
+}
+
+std::optional<std::string> TraceStore::TraceOfEnvelope(const std::string& envelope_id) const {
+  std::string value;
+  if (!impl_->db->Get(rocksdb::ReadOptions(), impl_->h(kEnvelopes), envelope_id, &value).ok()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+absl::StatusOr<ListResult> TraceStore::List(const v1::ListTracesRequest& request,
+                                            size_t scan_budget) const {
+  // Walk the most selective index the request allows; check the other filters per summary.
+  std::string kind = "t", value;
+  if (!request.reason().empty()) {
+    kind = "r", value = request.reason();
+  } else if (!request.actor().empty()) {
+    kind = "a", value = request.actor();
+  } else if (request.verdict() != v1::VERDICT_UNSPECIFIED) {
+    kind = "v", value = VerdictName(request.verdict());
+  } else if (request.outcome() != v1::OUTCOME_UNSPECIFIED) {
+    kind = "o", value = OutcomeName(request.outcome());
+  }
+  std::string prefix;
+  prefix.append(kind).push_back(kSep);
+  prefix.append(value).push_back(kSep);
+  std::string start = prefix;
+  if (!request.cursor().empty()) {
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(request.cursor(), &raw) || raw.size() < 8) {
+      return absl::InvalidArgumentError("cursor: not a cursor from a previous page");
+    }
+    start += raw;
+  } else if (request.until_ns() > 0) {
+    PutBigEndian(~static_cast<uint64_t>(request.until_ns()), &start);
+  }
+  const size_t limit = request.limit() == 0 ? 100 : std::min<uint32_t>(request.limit(), 1000);
+
+  ListResult result;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
+  size_t scanned = 0;
+  std::string last_position;
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view rest = it->key().ToStringView().substr(prefix.size());
+    if (!request.cursor().empty() && rest == std::string_view(start).substr(prefix.size())) {
+      continue;  // the last row of the previous page
+    }
+    if (rest.size() < 8) continue;
+    const int64_t started = static_cast<int64_t>(~GetBigEndian(rest));
+    if (request.since_ns() > 0 && started < request.since_ns()) break;
+    last_position = std::string(rest);
+    if (++scanned > scan_budget) break;
+    if (request.until_ns() > 0 && started > request.until_ns()) continue;
+    std::optional<v1::TraceSummary> s = GetSummary(std::string(rest.substr(8)));
+    if (!s) continue;
+    if (request.verdict() != v1::VERDICT_UNSPECIFIED && s->verdict() != request.verdict()) continue;
+    if (request.outcome() != v1::OUTCOME_UNSPECIFIED && s->outcome() != request.outcome()) continue;
+    if (!request.actor().empty() &&
+        std::find(s->actors().begin(), s->actors().end(), request.actor()) == s->actors().end()) {
+      continue;
+    }
+    if (!request.reason().empty() && std::find(s->reasons().begin(), s->reasons().end(),
+                                               request.reason()) == s->reasons().end()) {
+      continue;
+    }
+    if (!request.q().empty() && !ContainsCaseInsensitive(s->error_message(), request.q()) &&
+        !ContainsCaseInsensitive(s->headline(), request.q()) &&
+        !ContainsCaseInsensitive(s->error_type(), request.q())) {
+      continue;
+    }
+    result.traces.push_back(*std::move(s));
+    if (result.traces.size() >= limit) break;
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "listing traces");
+  // More may follow when the page filled up or the budget ran out inside the range.
+  if ((result.traces.size() >= limit || scanned > scan_budget) && it->Valid()) {
+    result.next_cursor = absl::WebSafeBase64Escape(last_position);
+  }
+  return result;
+}
+
+std::vector<std::string> TraceStore::OpenTraceIds() const {
+  std::vector<std::string> ids;
+  const std::string prefix = std::string("v") + kSep + "open" + kSep;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    ids.emplace_back(it->key().ToStringView().substr(prefix.size() + 8));
+  }
+  return ids;
+}
+
+std::vector<std::string> TraceStore::OldestTraces(size_t max, int64_t before_ns) const {
+  std::vector<std::string> ids;
+  const std::string prefix = std::string("t") + kSep + kSep;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
+  // The time index sorts newest first; the oldest are at its end.
+  std::string end = prefix;
+  end.append(8, '\xff');
+  for (it->SeekForPrev(end); it->Valid() && it->key().starts_with(prefix) && ids.size() < max;
+       it->Prev()) {
+    std::string_view rest = it->key().ToStringView().substr(prefix.size());
+    const int64_t started = static_cast<int64_t>(~GetBigEndian(rest));
+    if (before_ns > 0 && started >= before_ns) break;
+    ids.emplace_back(rest.substr(8));
+  }
+  return ids;
+}
+
+absl::Status TraceStore::DeleteTraces(const std::vector<std::string>& trace_ids) {
+  Impl& s = *impl_;
+  rocksdb::WriteBatch batch;
+  for (const std::string& id : trace_ids) {
+    auto events = LoadTrace(id, false);
+    if (events.ok()) {
+      for (const StoredEvent& e : *events) {
+        if (e.event.has_routed()) batch.Delete(s.h(kEnvelopes), e.event.routed().envelope_id());
+        if (!e.event.envelope_id().empty()) batch.Delete(s.h(kEnvelopes), e.event.envelope_id());
+      }
+    }
+    const std::string begin = TracePrefix(id), end = id + '\x01';
+    batch.DeleteRange(s.h(kEvents), begin, end);
+    batch.DeleteRange(s.h(kBlobs), begin, end);
+    if (std::optional<v1::TraceSummary> summary = GetSummary(id)) {
+      for (const std::string& key : IndexKeys(*summary)) batch.Delete(s.h(kIndex), key);
+    }
+    batch.Delete(s.h(kSummaries), id);
+  }
+  rocksdb::WriteOptions options;
+  options.sync = true;
+  return FromRocks(s.db->Write(options, &batch), "deleting traces");
+}
+
+uint64_t TraceStore::DiskBytes() const {
+  uint64_t total = 0;
+  for (auto* h : impl_->cf) {
+    uint64_t v = 0;
+    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) total += v;
+    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+      total += v;
+    }
+  }
+  return total;
+}
+
+void TraceStore::CompactAll() {
+  rocksdb::CompactRangeOptions options;
+  for (auto* h : impl_->cf) impl_->db->CompactRange(options, h, nullptr, nullptr);
+}
+
+size_t TraceStore::trace_count_estimate() const {
+  uint64_t v = 0;
+  impl_->db->GetIntProperty(impl_->h(kSummaries), rocksdb::DB::Properties::kEstimateNumKeys, &v);
+  return v;
+}
+
+}  // namespace meshtrace::collector

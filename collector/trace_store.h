@@ -1,0 +1,85 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "meshtrace/v1/events.pb.h"
+#include "meshtrace/v1/query.pb.h"
+
+namespace meshtrace::collector {
+
+// An event as stored: what arrived, and when the collector received it (collector clock).
+struct StoredEvent {
+  v1::LifecycleEvent event;
+  int64_t ingested_ns = 0;
+};
+
+// One atomic, durable write: new events and the trace summaries they changed.
+struct WriteSet {
+  std::vector<StoredEvent> events;          // captures are moved into the blob store
+  std::vector<v1::TraceSummary> summaries;  // replace the stored ones (indexes follow)
+};
+
+struct ListResult {
+  std::vector<v1::TraceSummary> traces;
+  std::string next_cursor;  // empty at the end
+};
+
+// The collector's durable store: RocksDB under one directory, with column families
+//   events     trace_id \0 source_id \0 seq    → ingest time + event (captures by hash)
+//   blobs      trace_id \0 sha256               → capture bytes, stored once per trace
+//   summaries  trace_id                         → TraceSummary
+//   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor, reason)
+//   envelopes  envelope_id                      → trace_id
+//   sources    source_id                        → highest sequence stored
+// Every Commit is one WriteBatch written with a synced WAL, so what Commit returned OK for
+// survives kill -9. Reads are safe from any thread; Commit and the Delete* calls must come
+// from one writer thread at a time.
+class TraceStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<TraceStore>> Open(const std::string& dir);
+  ~TraceStore();
+
+  // Writes `set` durably. Moves the capture bytes out of set->events.
+  absl::Status Commit(WriteSet* set);
+
+  // True when the event (source_id, sequence) of `trace_id` is stored. Fast for new events:
+  // anything above the source's highest stored sequence is new without a read.
+  bool Contains(const std::string& trace_id, const std::string& source_id, uint64_t sequence);
+
+  // Every event of a trace in (time, source, sequence) order; with captures filled back in
+  // when `with_captures`. NotFound when the trace has no event.
+  absl::StatusOr<std::vector<StoredEvent>> LoadTrace(const std::string& trace_id,
+                                                     bool with_captures) const;
+  std::optional<v1::TraceSummary> GetSummary(const std::string& trace_id) const;
+  std::optional<std::string> TraceOfEnvelope(const std::string& envelope_id) const;
+
+  // Newest first, filtered. `scan_budget` bounds the index entries read per call; when it
+  // runs out the result carries a cursor to continue.
+  absl::StatusOr<ListResult> List(const v1::ListTracesRequest& request,
+                                  size_t scan_budget = 200'000) const;
+  // Trace ids whose stored verdict is open (to rebuild in-memory state after a restart).
+  std::vector<std::string> OpenTraceIds() const;
+
+  // Deletes whole traces (events, blobs, summary, indexes, envelope ids).
+  absl::Status DeleteTraces(const std::vector<std::string>& trace_ids);
+  // Up to `max` trace ids, oldest first, started before `before_ns` (0 = any time).
+  std::vector<std::string> OldestTraces(size_t max, int64_t before_ns) const;
+  // Bytes on disk (SST files + WAL), and a compaction to give deleted space back.
+  uint64_t DiskBytes() const;
+  void CompactAll();
+
+  size_t trace_count_estimate() const;
+
+ private:
+  struct Impl;
+  explicit TraceStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meshtrace::collector
