@@ -4,6 +4,7 @@
 #include <grpcpp/impl/service_type.h>
 #include <httplib.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <csignal>
 #include <cstring>
@@ -69,6 +70,7 @@ struct CollectorApp::Impl {
     }
     builder.AddListeningPort(config.grpc_listen, credentials, &grpc_port);
     builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a second collector must fail
     builder.RegisterService(ingest_service.get());
     builder.RegisterService(query_service.get());
     grpc_server = builder.BuildAndStart();
@@ -88,6 +90,11 @@ struct CollectorApp::Impl {
     } else {
       http = std::make_unique<httplib::Server>();
     }
+    // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let two collectors share a port.
+    http->set_socket_options([](int sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
     RegisterHttpApi(http.get(), engine.get(), &metrics, config.api_token,
                     [this] { return ready.load(); }, clock);
     const auto colon = config.http_listen.rfind(':');

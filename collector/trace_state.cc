@@ -254,14 +254,17 @@ Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const 
   }
 
   // Outcome: every envelope that reached an end actor, known from the send or the end actor.
+  // Paused and canceled envelopes count as neither.
   absl::flat_hash_map<std::string, bool> terminal_failed;
   for (const Send& s : sends_) {
-    if (IsTerminalSend(s.message_type)) {
+    if (!IsTerminalSend(s.message_type)) continue;
+    if (FailedPhase(s.message_type, s.phase) || s.phase == "succeeded") {
       terminal_failed[Key(s.envelope_id, s.to_actor)] = FailedPhase(s.message_type, s.phase);
     }
   }
   for (const auto& [key, node] : nodes_) {
-    if (node.terminated && !terminal_failed.contains(key)) {
+    if (!node.terminated || terminal_failed.contains(key)) continue;
+    if (node.terminal_phase == "failed" || node.terminal_phase == "succeeded") {
       terminal_failed[key] = node.terminal_phase == "failed";
     }
   }

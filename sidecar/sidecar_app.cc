@@ -1,6 +1,7 @@
 #include "sidecar/sidecar_app.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,13 +204,14 @@ struct SidecarApp::Impl {
     emitter->Emit(std::move(event));
   }
 
-  // An end actor consumed the envelope: its final phase and reason.
-  void EmitTerminated(const std::string& trace_id, const Accepted& accepted) {
+  // The envelope's journey ends here: an end actor consumed it, or a frame paused it.
+  void EmitTerminated(const std::string& trace_id, const Accepted& accepted,
+                      const std::string& phase, const std::string& reason) {
     if (!events()) return;
     v1::LifecycleEvent event = Event(trace_id, &accepted.envelope);
     v1::Terminated* t = event.mutable_terminated();
-    t->set_phase(accepted.status.phase);
-    t->set_reason(accepted.status.reason);
+    t->set_phase(phase);
+    t->set_reason(reason);
     if (accepted.status.error.has_value()) {
       const StatusError& e = *accepted.status.error;
       SetError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, t->mutable_error());
@@ -258,7 +260,12 @@ struct SidecarApp::Impl {
         decision = config.is_end_actor ? router.Terminate(*accepted, reply)
                                        : router.Route(*accepted, reply);
       }
-      if (config.is_end_actor) EmitTerminated(trace_id, *accepted);
+      if (config.is_end_actor) {
+        EmitTerminated(trace_id, *accepted, accepted->status.phase, accepted->status.reason);
+      } else if (decision.paused && decision.outgoing.empty()) {
+        // Nothing goes onward: tell the collector this branch ends here, paused.
+        EmitTerminated(trace_id, *accepted, "paused", "Paused");
+      }
       LogEnvelope(decision.failed_reason.empty() ? LogLevel::kInfo : LogLevel::kWarn,
                   decision.summary, trace_id, accepted->envelope.id);
     }
@@ -307,6 +314,11 @@ int SidecarApp::Run() {
     });
     s.http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("OK", "text/plain");
+    });
+    // SO_REUSEADDR only: httplib's default SO_REUSEPORT would let two processes share a port.
+    s.http.set_socket_options([](int sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
     auto colon = config_.metrics_addr.rfind(':');
     std::string host = config_.metrics_addr.substr(0, colon);
