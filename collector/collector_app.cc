@@ -52,8 +52,7 @@ struct CollectorApp::Impl {
   int grpc_port = 0, http_port = 0;
   std::atomic<bool> ready{false};
   absl::Mutex mu;
-  bool stopping ABSL_GUARDED_BY(mu) = false;
-  bool stopped = false;
+  bool stopped ABSL_GUARDED_BY(mu) = false;
   absl::Notification stop_requested;
 
   absl::Status StartGrpc() {
@@ -125,15 +124,23 @@ struct CollectorApp::Impl {
     }
     if (config.max_disk_bytes > 0 && store->DiskBytes() > config.max_disk_bytes) {
       store->CompactAll();
-      while (store->DiskBytes() > config.max_disk_bytes && !stop_requested.HasBeenNotified()) {
-        std::vector<std::string> oldest = store->OldestTraces(500, 0);
+      // Delete about as many of the oldest traces as the excess holds, then measure again.
+      uint64_t bytes = store->DiskBytes();
+      while (bytes > config.max_disk_bytes && !stop_requested.HasBeenNotified()) {
+        const uint64_t traces = std::max<uint64_t>(1, store->trace_count_estimate());
+        const uint64_t per_trace = std::max<uint64_t>(1, bytes / traces);
+        const size_t n = static_cast<size_t>(
+            std::clamp<uint64_t>((bytes - config.max_disk_bytes) / per_trace + 1, 1, 10'000));
+        std::vector<std::string> oldest = store->OldestTraces(n, 0);
         if (oldest.empty() || !store->DeleteTraces(oldest).ok()) break;
         deleted += oldest.size();
         store->CompactAll();
+        bytes = store->DiskBytes();
       }
     }
     if (deleted > 0) {
-      Log(LogLevel::kInfo, absl::StrCat("retention: deleted ", deleted, " traces"));
+      Log(LogLevel::kInfo, absl::StrCat("retention: deleted ", deleted, " traces; store now ",
+                                        store->DiskBytes(), " bytes"));
     }
   }
 };
@@ -164,10 +171,8 @@ absl::Status CollectorApp::Start() {
   s.query_service = NewQueryService(s.engine.get(), s.config.api_token);
   if (auto st = s.StartGrpc(); !st.ok()) return st;
   if (auto st = s.StartHttp(); !st.ok()) return st;
-  s.retention_thread = std::thread([&s] {
-    s.RetainOnce();
-    s.Retention();
-  });
+  s.RetainOnce();  // before serving: a restarted collector never shows expired traces
+  s.retention_thread = std::thread([&s] { s.Retention(); });
   s.ready = true;
   Log(LogLevel::kInfo,
       absl::StrCat("listening: gRPC ", s.config.grpc_listen.substr(0, s.config.grpc_listen.rfind(':')),
@@ -181,11 +186,10 @@ absl::Status CollectorApp::Start() {
 
 void CollectorApp::Stop() {
   Impl& s = *impl_;
-  {
-    absl::MutexLock lock(&s.mu);
-    if (s.stopping) return;
-    s.stopping = true;
-  }
+  // Held throughout: a second caller returns only once the first has finished stopping.
+  absl::MutexLock lock(&s.mu);
+  if (s.stopped) return;
+  s.stopped = true;
   s.ready = false;
   if (!s.stop_requested.HasBeenNotified()) s.stop_requested.Notify();
   if (s.grpc_server) s.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
