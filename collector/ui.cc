@@ -58,14 +58,19 @@ st.textContent=body.rows.length+' trace'+(body.rows.length==1?'':'s')+(cursor?' 
 }).catch(function(e){document.getElementById('status').innerHTML='<span class=err>cannot reach the collector: '+esc(e)+'</span>';});}
 filters.addEventListener('submit',function(e){e.preventDefault();history.replaceState(null,'','?'+query().toString());load(false);});
 document.getElementById('more').addEventListener('click',function(){load(true);});
-function open(id){id=id.trim();if(!id)return;
+// Search shows the trace of a trace id or an envelope id as the only row.
+function artifactRow(a,via){return '<tr class=trace-row><td>'+esc(a.started_at)+'</td><td><a href="'+report(a.trace_id)+'"><code>'+esc(a.trace_id)+'</code></a>'+(via?' <small>(envelope '+esc(via)+')</small>':'')+'</td><td><span class="badge '+esc(a.verdict)+'">'+esc(a.verdict)+'</span></td><td><span class="badge '+esc(a.outcome)+'">'+esc(a.outcome)+'</span></td><td colspan=2>'+esc(a.headline)+'</td><td>'+a.hops.length+'</td><td>'+Math.round(a.duration_ms)+' ms</td></tr>';}
+function show(a,via){document.getElementById('traces').innerHTML=artifactRow(a,via);cursor='';document.getElementById('more').hidden=true;
+document.getElementById('status').textContent='search result';}
+function search(id){id=id.trim();if(!id)return;var st=document.getElementById('status');
 fetch('/api/v1/traces/'+encodeURIComponent(id)).then(function(r){
-if(r.ok){location.href=report(id);return;}
+if(r.ok){return r.json().then(function(a){show(a,'');});}
 return fetch('/api/v1/envelopes/'+encodeURIComponent(id)).then(function(r2){return r2.json().then(function(b){
-if(r2.ok){location.href=report(b.trace_id);}else{document.getElementById('status').innerHTML='<span class=err>no trace or envelope '+esc(id)+'</span>';}});});});}
-document.getElementById('search').addEventListener('submit',function(e){e.preventDefault();open(document.getElementById('search-id').value);});
-if(params.get('search')){document.getElementById('search-id').value=params.get('search');open(params.get('search'));}
-load(false);
+if(!r2.ok){st.innerHTML='<span class=err>no trace or envelope '+esc(id)+'</span>';document.getElementById('traces').innerHTML='';return;}
+return fetch('/api/v1/traces/'+encodeURIComponent(b.trace_id)).then(function(r3){return r3.json();}).then(function(a){show(a,id);});});});});}
+document.getElementById('search').addEventListener('submit',function(e){e.preventDefault();var id=document.getElementById('search-id').value;history.replaceState(null,'','?search='+encodeURIComponent(id));search(id);});
+if(params.get('search')){document.getElementById('search-id').value=params.get('search');search(params.get('search'));}
+else load(false);
 })();
 </script></body></html>
 )html";
