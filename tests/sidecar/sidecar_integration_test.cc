@@ -14,6 +14,7 @@
 #include "sidecar/sidecar_app.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/kafka_helpers.h"
+#include "tests/testing/mesh_actor.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -42,43 +43,11 @@ std::string Envelope(const std::string& id, const std::vector<std::string>& rout
 }
 
 // One actor: an example runtime process plus an in-process sidecar.
-class Actor {
+class Actor : public testing::MeshActor {
  public:
   Actor(const std::string& name, const std::string& brokers, const std::string& collector,
-        std::vector<std::string> runtime_args, bool end_actor = false) {
-    runtime_args.insert(runtime_args.begin(),
-                        {kBin + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
-    runtime_.emplace(*testing::Subprocess::Start(runtime_args));
-    SidecarConfig config;
-    config.actor = name;
-    config.ns = "t";
-    config.kafka_brokers = brokers;
-    config.socket_dir = dir_.path();
-    config.metrics_addr = "127.0.0.1:0";
-    config.collector = collector;
-    config.is_end_actor = end_actor;
-    config.ready_timeout = absl::Seconds(10);
-    app_ = std::make_unique<SidecarApp>(config);
-    thread_ = std::thread([this] { exit_code_ = app_->Run(); });
-  }
-  ~Actor() { Stop(); }
-
-  int Stop() {
-    if (thread_.joinable()) {
-      app_->Stop();
-      thread_.join();
-    }
-    return exit_code_;
-  }
-  std::string Metrics() { return app_->metrics().Render(); }
-  bool WaitStarted() { return app_->started().WaitForNotificationWithTimeout(absl::Seconds(20)); }
-
- private:
-  testing::TempDir dir_;
-  std::optional<testing::Subprocess> runtime_;
-  std::unique_ptr<SidecarApp> app_;
-  std::thread thread_;
-  int exit_code_ = -1;
+        std::vector<std::string> runtime_args, bool end_actor = false)
+      : MeshActor(kBin, name, brokers, collector, std::move(runtime_args), end_actor) {}
 };
 
 class SidecarIntegrationTest : public ::testing::Test {

@@ -1,0 +1,40 @@
+#include "tests/testing/mesh_actor.h"
+
+namespace meshtrace::testing {
+
+MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
+                     const std::string& brokers, const std::string& collector,
+                     std::vector<std::string> runtime_args, bool end_actor) {
+  runtime_args.insert(runtime_args.begin(),
+                      {bin_dir + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
+  runtime_.emplace(*Subprocess::Start(runtime_args));
+  sidecar::SidecarConfig config;
+  config.actor = name;
+  config.ns = "t";
+  config.kafka_brokers = brokers;
+  config.socket_dir = dir_.path();
+  config.metrics_addr = "127.0.0.1:0";
+  config.collector = collector;
+  config.is_end_actor = end_actor;
+  config.ready_timeout = absl::Seconds(10);
+  app_ = std::make_unique<sidecar::SidecarApp>(config);
+  thread_ = std::thread([this] { exit_code_ = app_->Run(); });
+}
+
+MeshActor::~MeshActor() { Stop(); }
+
+int MeshActor::Stop() {
+  if (thread_.joinable()) {
+    app_->Stop();
+    thread_.join();
+  }
+  return exit_code_;
+}
+
+std::string MeshActor::Metrics() { return app_->metrics().Render(); }
+
+bool MeshActor::WaitStarted(absl::Duration timeout) {
+  return app_->started().WaitForNotificationWithTimeout(timeout);
+}
+
+}  // namespace meshtrace::testing
