@@ -14,22 +14,29 @@ absl::Status Assembler::Restore(int64_t now_ns) {
     if (!events.ok()) continue;
     Open& open = open_[id];
     open.state = std::make_unique<TraceState>(id);
-    open.verdict = v1::VERDICT_OPEN;
+    open.listed_open = true;
+    if (std::optional<v1::TraceSummary> summary = store_->GetSummary(id)) {
+      open.verdict = summary->verdict();
+      open.outcome = summary->outcome();
+    }
+    open.summary_due_ns = now_ns;  // open since before the restart: list it now
     for (const StoredEvent& e : *events) open.state->Add(e.event, e.ingested_ns);
   }
   Log(LogLevel::kInfo, "restored " + std::to_string(open_.size()) + " open traces");
-  std::vector<v1::TraceSummary> changed;
-  Tick(now_ns, &changed);
-  if (changed.empty()) return absl::OkStatus();
   WriteSet set;
-  set.summaries = std::move(changed);
+  std::vector<std::string> settled;
+  for (auto& [id, open] : open_) Settle(id, open, now_ns, &set, &settled);
+  for (const std::string& id : settled) open_.erase(id);
+  metrics_->SetOpenTraces(open_.size());
+  if (set.summaries.empty() && set.closed.empty()) return absl::OkStatus();
   return store_->Commit(&set);
 }
 
-void Assembler::Add(const std::vector<StoredEvent>& events, int64_t now_ns,
-                    std::vector<v1::TraceSummary>* changed) {
+void Assembler::Add(const std::vector<PreparedEvent>& events, int64_t now_ns, WriteSet* set) {
   std::vector<std::string> touched;
-  for (const StoredEvent& stored : events) {
+  touched.reserve(events.size());
+  for (const PreparedEvent& prepared : events) {
+    const StoredEvent& stored = prepared.stored;
     const std::string& id = stored.event.trace_id();
     auto it = open_.find(id);
     if (it == open_.end()) {
@@ -46,43 +53,60 @@ void Assembler::Add(const std::vector<StoredEvent>& events, int64_t now_ns,
       it = open_.emplace(id, std::move(open)).first;
     }
     it->second.state->Add(stored.event, stored.ingested_ns);
-    touched.push_back(id);
+    if (touched.empty() || touched.back() != id) touched.push_back(id);
   }
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   std::vector<std::string> settled;
-  for (const std::string& id : touched) Settle(id, open_[id], now_ns, changed, &settled);
+  for (const std::string& id : touched) Settle(id, open_[id], now_ns, set, &settled);
   for (const std::string& id : settled) open_.erase(id);
   metrics_->SetOpenTraces(open_.size());
 }
 
-void Assembler::Tick(int64_t now_ns, std::vector<v1::TraceSummary>* changed) {
+void Assembler::Tick(int64_t now_ns, WriteSet* set) {
   std::vector<std::string> settled;
   for (auto& [id, open] : open_) {
     if (open.deadline_ns != 0 && now_ns >= open.deadline_ns) {
-      Settle(id, open, now_ns, changed, &settled);
+      Settle(id, open, now_ns, set, &settled);
     }
   }
   for (const std::string& id : settled) open_.erase(id);
   metrics_->SetOpenTraces(open_.size());
 }
 
-void Assembler::Settle(const std::string& id, Open& open, int64_t now_ns,
-                       std::vector<v1::TraceSummary>* changed,
+void Assembler::Settle(const std::string& id, Open& open, int64_t now_ns, WriteSet* set,
                        std::vector<std::string>* settled) {
   Evaluation ev = open.state->Evaluate(now_ns, timeouts_);
-  open.deadline_ns = ev.deadline_ns;
-  const bool is_new = open.verdict == v1::VERDICT_UNSPECIFIED;
-  const bool moved = ev.verdict != open.verdict || ev.outcome != open.outcome;
-  if (ev.verdict != v1::VERDICT_OPEN) settled->push_back(id);
-  if (!is_new && !moved && ev.verdict == v1::VERDICT_OPEN) return;
+  bool write = false;
+  if (ev.verdict == v1::VERDICT_OPEN) {
+    if (!open.listed_open) {
+      set->opened.push_back(id);
+      open.listed_open = true;
+    }
+    if (open.verdict == v1::VERDICT_UNSPECIFIED) {
+      if (open.summary_due_ns == 0) open.summary_due_ns = now_ns + absl::ToInt64Nanoseconds(kOpenSummaryDelay);
+      write = now_ns >= open.summary_due_ns;
+    } else {
+      write = open.verdict != v1::VERDICT_OPEN || open.outcome != ev.outcome;  // reopened
+    }
+    open.deadline_ns = ev.deadline_ns;
+    if (!write && open.verdict == v1::VERDICT_UNSPECIFIED) {
+      open.deadline_ns = open.deadline_ns == 0 ? open.summary_due_ns
+                                               : std::min(open.deadline_ns, open.summary_due_ns);
+    }
+  } else {
+    write = true;
+    if (open.listed_open) set->closed.push_back(id);
+    settled->push_back(id);
+  }
+  if (!write) return;
 
   v1::TraceSummary summary = open.state->Summary(ev);
   summary.set_headline(open.state->Headline(ev));
   for (const std::string& a : open.state->Actors()) summary.add_actors(a);
   for (const std::string& r : open.state->Reasons()) summary.add_reasons(r);
   summary.set_event_count(open.state->event_count());
-  changed->push_back(std::move(summary));
+  set->summaries.push_back(std::move(summary));
 
   if (ev.verdict != v1::VERDICT_OPEN && ev.verdict != open.verdict) {
     metrics_->Settled(VerdictName(ev.verdict), OutcomeName(ev.outcome));

@@ -25,28 +25,33 @@ class Assembler {
   // Rebuilds the open traces from the store (after a restart or crash).
   absl::Status Restore(int64_t now_ns);
 
-  // Takes new (deduplicated) events and appends the summaries that changed to `changed`:
-  // new traces, settled ones, and traces whose verdict or outcome moved.
-  void Add(const std::vector<StoredEvent>& events, int64_t now_ns,
-           std::vector<v1::TraceSummary>* changed);
+  // Takes new (deduplicated) events and adds to `set` what must be written with them: the
+  // summaries that changed (settled traces, verdicts or outcomes that moved) and the traces
+  // that became or stopped being open. A new trace's open summary is written after
+  // kOpenSummaryDelay if it is still open then (most traces settle sooner: one write).
+  void Add(const std::vector<PreparedEvent>& events, int64_t now_ns, WriteSet* set);
 
-  // Settles the traces whose stall or partial deadline has passed.
-  void Tick(int64_t now_ns, std::vector<v1::TraceSummary>* changed);
+  // Settles the traces whose stall or partial deadline has passed; writes due open summaries.
+  void Tick(int64_t now_ns, WriteSet* set);
+
+  static constexpr absl::Duration kOpenSummaryDelay = absl::Seconds(1);
 
   size_t open_traces() const { return open_.size(); }
 
  private:
   struct Open {
     std::unique_ptr<TraceState> state;
-    v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;  // as last stored
+    v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;  // as last stored; unspecified = no summary
     v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
-    int64_t deadline_ns = 0;
+    int64_t deadline_ns = 0;       // when Tick must look again (0 = only on new events)
+    int64_t summary_due_ns = 0;    // when the first open summary is written
+    bool listed_open = false;      // in the store's open list
   };
 
-  // Re-evaluates one trace; records a changed summary, settles it (leaves memory) if no
-  // longer open.
-  void Settle(const std::string& trace_id, Open& open, int64_t now_ns,
-              std::vector<v1::TraceSummary>* changed, std::vector<std::string>* settled);
+  // Re-evaluates one trace; records what changed in `set`; adds it to `settled` (it leaves
+  // memory) when no longer open.
+  void Settle(const std::string& trace_id, Open& open, int64_t now_ns, WriteSet* set,
+              std::vector<std::string>* settled);
 
   TraceStore* store_;
   Timeouts timeouts_;

@@ -90,7 +90,10 @@ class IngestService final : public v1::Collector::Service {
       const absl::Time read_at = absl::Now();
       v1::Ack ack;
       ack.set_batch_id(batch.batch_id());
-      std::vector<v1::LifecycleEvent> events;
+      // Hashing and serialising happen here, on the stream's thread, in parallel with other
+      // streams; the writer thread only deduplicates, assembles and writes.
+      const int64_t arrived = absl::ToUnixNanos(read_at);
+      std::vector<PreparedEvent> events;
       events.reserve(batch.events_size());
       for (int i = 0; i < batch.events_size(); ++i) {
         v1::LifecycleEvent* e = batch.mutable_events(i);
@@ -102,7 +105,7 @@ class IngestService final : public v1::Collector::Service {
           r->set_message(bad->message);
           continue;
         }
-        events.push_back(std::move(*e));
+        events.push_back(TraceStore::Prepare(std::move(*e), arrived));
       }
       {
         absl::MutexLock lock(&queue->mu);

@@ -53,6 +53,14 @@ IngestPipeline::IngestPipeline(TraceStore* store, Assembler* assembler, Collecto
 IngestPipeline::~IngestPipeline() { Stop(); }
 
 void IngestPipeline::Submit(std::vector<v1::LifecycleEvent> events, Done done) {
+  const int64_t now = absl::ToUnixNanos(clock_->Now());
+  std::vector<PreparedEvent> prepared;
+  prepared.reserve(events.size());
+  for (v1::LifecycleEvent& e : events) prepared.push_back(TraceStore::Prepare(std::move(e), now));
+  Submit(std::move(prepared), std::move(done));
+}
+
+void IngestPipeline::Submit(std::vector<PreparedEvent> events, Done done) {
   const size_t n = events.size();
   absl::MutexLock lock(&mu_);
   // Back-pressure: wait for room (a batch larger than the whole queue waits for it empty).
@@ -110,19 +118,20 @@ void IngestPipeline::Write(std::vector<Pending>& group) {
   std::vector<BatchResult> results(group.size());
   absl::flat_hash_set<std::pair<std::string, uint64_t>> in_group;
   for (size_t i = 0; i < group.size(); ++i) {
-    for (v1::LifecycleEvent& e : group[i].events) {
+    for (PreparedEvent& p : group[i].events) {
+      const v1::LifecycleEvent& e = p.stored.event;
       if (!in_group.emplace(e.source_id(), e.sequence()).second ||
           store_->Contains(e.trace_id(), e.source_id(), e.sequence())) {
         ++results[i].duplicates;
         continue;
       }
       ++results[i].accepted;
-      set.events.push_back(StoredEvent{std::move(e), now});
+      set.events.push_back(std::move(p));
     }
   }
-  assembler_->Add(set.events, now, &set.summaries);
-  assembler_->Tick(now, &set.summaries);
-  if (set.events.empty() && set.summaries.empty()) {
+  assembler_->Add(set.events, now, &set);
+  assembler_->Tick(now, &set);
+  if (set.events.empty() && set.summaries.empty() && set.opened.empty() && set.closed.empty()) {
     for (size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
     return;
   }

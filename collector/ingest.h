@@ -56,7 +56,10 @@ class IngestPipeline {
   ~IngestPipeline();
 
   using Done = std::function<void(const BatchResult&)>;
-  // `done` runs on the writer thread; it must not block.
+  // `events` come from TraceStore::Prepare (call it on the submitting thread: it hashes and
+  // serialises). `done` runs on the writer thread; it must not block.
+  void Submit(std::vector<PreparedEvent> events, Done done);
+  // Prepares `events` (arrived now) on this thread, then submits them.
   void Submit(std::vector<v1::LifecycleEvent> events, Done done);
 
   // Finishes what is queued, then stops the thread.
@@ -64,7 +67,7 @@ class IngestPipeline {
 
  private:
   struct Pending {
-    std::vector<v1::LifecycleEvent> events;
+    std::vector<PreparedEvent> events;
     Done done;
   };
   void Loop();

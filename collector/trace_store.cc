@@ -22,9 +22,9 @@ namespace meshtrace::collector {
 namespace {
 
 constexpr char kSep = '\0';
-enum Cf { kDefault, kEvents, kBlobs, kSummaries, kIndex, kEnvelopes, kSources, kCfCount };
-const char* const kCfNames[kCfCount] = {"default",   "events",    "blobs",  "summaries",
-                                        "index",     "envelopes", "sources"};
+enum Cf { kDefault, kEvents, kBlobs, kSummaries, kIndex, kEnvelopes, kSources, kOpen, kCfCount };
+const char* const kCfNames[kCfCount] = {"default", "events",    "blobs",   "summaries",
+                                        "index",   "envelopes", "sources", "open"};
 
 void PutBigEndian(uint64_t v, std::string* out) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
@@ -92,9 +92,6 @@ struct TraceStore::Impl {
   std::vector<rocksdb::ColumnFamilyHandle*> cf;
   // The writer's view of what is stored, to skip reads and rewrites on the hot path.
   absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
-  absl::flat_hash_set<std::string> recent_blobs;          // blob keys written lately
-  std::deque<std::string> recent_blob_order;
-  static constexpr size_t kRecentBlobs = 1 << 16;
 
   ~Impl() {
     for (auto* h : cf) db->DestroyColumnFamilyHandle(h);
@@ -102,26 +99,29 @@ struct TraceStore::Impl {
 
   rocksdb::ColumnFamilyHandle* h(Cf c) const { return cf[c]; }
 
-  void RememberBlob(const std::string& key) {
-    if (!recent_blobs.insert(key).second) return;
-    recent_blob_order.push_back(key);
-    if (recent_blob_order.size() > kRecentBlobs) {
-      recent_blobs.erase(recent_blob_order.front());
-      recent_blob_order.pop_front();
+  // Bounded sets of keys written lately (blobs, envelope ids), to skip rewriting them.
+  struct RecentKeys {
+    absl::flat_hash_set<std::string> keys;
+    std::deque<std::string> order;
+    // True when `key` is new (and now remembered).
+    bool Insert(const std::string& key) {
+      if (!keys.insert(key).second) return false;
+      order.push_back(key);
+      if (order.size() > kRecentKeys) {
+        keys.erase(order.front());
+        order.pop_front();
+      }
+      return true;
     }
-  }
+  };
+  static constexpr size_t kRecentKeys = 1 << 16;
+  RecentKeys recent_blobs, recent_envelopes;
 
-  // Moves a capture's bytes to the blob family (once per trace and content).
-  void StoreCapture(const std::string& trace_id, v1::Capture* capture, rocksdb::WriteBatch* b) {
-    if (capture->envelope_json().empty()) return;
-    std::string hash = Sha256Hex(capture->envelope_json());
-    std::string key = TracePrefix(trace_id) + hash;
-    if (!recent_blobs.contains(key)) {
-      b->Put(h(kBlobs), key, capture->envelope_json());
-      RememberBlob(key);
+  void PutEnvelope(const std::string& envelope_id, const std::string& trace_id,
+                   rocksdb::WriteBatch* b) {
+    if (recent_envelopes.Insert(envelope_id + kSep + trace_id)) {
+      b->Put(h(kEnvelopes), envelope_id, trace_id);
     }
-    capture->set_content_hash(std::move(hash));
-    capture->clear_envelope_json();
   }
 
   void FillCapture(const std::string& trace_id, v1::Capture* capture) const {
@@ -181,25 +181,45 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
   return std::unique_ptr<TraceStore>(new TraceStore(std::move(impl)));
 }
 
+namespace {
+
+void StripCapture(const std::string& trace_id, v1::Capture* capture, PreparedEvent* out) {
+  if (capture->envelope_json().empty()) return;
+  std::string hash = Sha256Hex(capture->envelope_json());
+  out->blobs.emplace_back(TracePrefix(trace_id) + hash,
+                          std::move(*capture->mutable_envelope_json()));
+  capture->clear_envelope_json();
+  capture->set_content_hash(std::move(hash));
+}
+
+}  // namespace
+
+PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns) {
+  PreparedEvent p;
+  const std::string trace_id = event.trace_id();
+  if (event.has_received()) StripCapture(trace_id, event.mutable_received()->mutable_input(), &p);
+  if (event.has_routed()) StripCapture(trace_id, event.mutable_routed()->mutable_output(), &p);
+  p.key = EventKey(trace_id, event.source_id(), event.sequence());
+  p.value.reserve(8 + event.ByteSizeLong());
+  PutBigEndian(static_cast<uint64_t>(ingested_ns), &p.value);
+  event.AppendToString(&p.value);
+  p.stored.event = std::move(event);
+  p.stored.ingested_ns = ingested_ns;
+  return p;
+}
+
 absl::Status TraceStore::Commit(WriteSet* set) {
   Impl& s = *impl_;
   rocksdb::WriteBatch batch;
   absl::flat_hash_map<std::string, uint64_t> touched_sources;
-  std::string value;
-  for (StoredEvent& stored : set->events) {
-    v1::LifecycleEvent& e = stored.event;
-    if (e.has_received()) s.StoreCapture(e.trace_id(), e.mutable_received()->mutable_input(), &batch);
-    if (e.has_routed()) {
-      s.StoreCapture(e.trace_id(), e.mutable_routed()->mutable_output(), &batch);
-      batch.Put(s.h(kEnvelopes), e.routed().envelope_id(), e.trace_id());
+  for (PreparedEvent& p : set->events) {
+    const v1::LifecycleEvent& e = p.stored.event;
+    for (auto& [key, bytes] : p.blobs) {
+      if (s.recent_blobs.Insert(key)) batch.Put(s.h(kBlobs), key, bytes);
     }
-    if (!e.envelope_id().empty() && (e.has_received() || e.has_rejected())) {
-      batch.Put(s.h(kEnvelopes), e.envelope_id(), e.trace_id());
-    }
-    value.clear();
-    PutBigEndian(static_cast<uint64_t>(stored.ingested_ns), &value);
-    e.AppendToString(&value);
-    batch.Put(s.h(kEvents), EventKey(e.trace_id(), e.source_id(), e.sequence()), value);
+    if (e.has_routed()) s.PutEnvelope(e.routed().envelope_id(), e.trace_id(), &batch);
+    if (e.has_received() || e.has_rejected()) s.PutEnvelope(e.envelope_id(), e.trace_id(), &batch);
+    batch.Put(s.h(kEvents), p.key, p.value);
     uint64_t& hw = touched_sources[e.source_id()];
     hw = std::max(hw, e.sequence());
   }
@@ -211,6 +231,8 @@ absl::Status TraceStore::Commit(WriteSet* set) {
     batch.Put(s.h(kSources), source, v);
   }
   for (const v1::TraceSummary& summary : set->summaries) s.PutSummary(summary, &batch);
+  for (const std::string& id : set->opened) batch.Put(s.h(kOpen), id, "");
+  for (const std::string& id : set->closed) batch.Delete(s.h(kOpen), id);
   rocksdb::WriteOptions options;
   options.sync = true;
   if (auto st = FromRocks(s.db->Write(options, &batch), "store write"); !st.ok()) return st;
@@ -355,12 +377,9 @@ absl::StatusOr<ListResult> TraceStore::List(const v1::ListTracesRequest& request
 
 std::vector<std::string> TraceStore::OpenTraceIds() const {
   std::vector<std::string> ids;
-  const std::string prefix = std::string("v") + kSep + "open" + kSep;
   std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    ids.emplace_back(it->key().ToStringView().substr(prefix.size() + 8));
-  }
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kOpen)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) ids.push_back(it->key().ToString());
   return ids;
 }
 
@@ -400,6 +419,7 @@ absl::Status TraceStore::DeleteTraces(const std::vector<std::string>& trace_ids)
       for (const std::string& key : IndexKeys(*summary)) batch.Delete(s.h(kIndex), key);
     }
     batch.Delete(s.h(kSummaries), id);
+    batch.Delete(s.h(kOpen), id);
   }
   rocksdb::WriteOptions options;
   options.sync = true;

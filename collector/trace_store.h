@@ -19,10 +19,22 @@ struct StoredEvent {
   int64_t ingested_ns = 0;
 };
 
-// One atomic, durable write: new events and the trace summaries they changed.
+// An event made ready for the store off the writer thread: captures moved out into blobs
+// (keyed by SHA-256, content_hash set), the stored key and value serialised.
+struct PreparedEvent {
+  StoredEvent stored;  // captures stripped: what the assembler and the event family keep
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> blobs;  // blob key → capture bytes
+};
+
+// One atomic, durable write: new events, the trace summaries they changed, and which traces
+// became or stopped being open (the restart list).
 struct WriteSet {
-  std::vector<StoredEvent> events;          // captures are moved into the blob store
+  std::vector<PreparedEvent> events;
   std::vector<v1::TraceSummary> summaries;  // replace the stored ones (indexes follow)
+  std::vector<std::string> opened;          // trace ids now open
+  std::vector<std::string> closed;          // trace ids settled
 };
 
 struct ListResult {
@@ -37,6 +49,7 @@ struct ListResult {
 //   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor, reason)
 //   envelopes  envelope_id                      → trace_id
 //   sources    source_id                        → highest sequence stored
+//   open       trace_id                         → "" while the trace is open
 // Every Commit is one WriteBatch written with a synced WAL, so what Commit returned OK for
 // survives kill -9. Reads are safe from any thread; Commit and the Delete* calls must come
 // from one writer thread at a time.
@@ -45,7 +58,10 @@ class TraceStore {
   static absl::StatusOr<std::unique_ptr<TraceStore>> Open(const std::string& dir);
   ~TraceStore();
 
-  // Writes `set` durably. Moves the capture bytes out of set->events.
+  // Strips and hashes the captures of `event` and serialises it. Thread-safe, no I/O.
+  static PreparedEvent Prepare(v1::LifecycleEvent event, int64_t ingested_ns);
+
+  // Writes `set` durably (one synced WriteBatch).
   absl::Status Commit(WriteSet* set);
 
   // True when the event (source_id, sequence) of `trace_id` is stored. Fast for new events:
@@ -63,7 +79,7 @@ class TraceStore {
   // runs out the result carries a cursor to continue.
   absl::StatusOr<ListResult> List(const v1::ListTracesRequest& request,
                                   size_t scan_budget = 200'000) const;
-  // Trace ids whose stored verdict is open (to rebuild in-memory state after a restart).
+  // Trace ids open at the last write (to rebuild in-memory state after a restart).
   std::vector<std::string> OpenTraceIds() const;
 
   // Deletes whole traces (events, blobs, summary, indexes, envelope ids).

@@ -237,7 +237,7 @@ TEST_P(PipelineAssemblyTest, StoredSummaryMatchesFromDuplicatedShuffledBatches) 
   for (size_t i = 0; i < doubled.size();) {
     const size_t n = std::min<size_t>(doubled.size() - i, 1 + rng() % 4);
     absl::Notification done;
-    pipeline.Submit({doubled.begin() + i, doubled.begin() + i + n}, [&](const BatchResult& r) {
+    pipeline.Submit(std::vector<v1::LifecycleEvent>(doubled.begin() + i, doubled.begin() + i + n), [&](const BatchResult& r) {
       EXPECT_TRUE(r.status.ok());
       accepted += r.accepted;
       duplicates += r.duplicates;
@@ -251,7 +251,7 @@ TEST_P(PipelineAssemblyTest, StoredSummaryMatchesFromDuplicatedShuffledBatches) 
   // Let the collector's clock run past the scenario's wait, then one write cycle (which ticks).
   clock.Advance(s.evaluate_after);
   absl::Notification ticked;
-  pipeline.Submit({}, [&](const BatchResult&) { ticked.Notify(); });
+  pipeline.Submit(std::vector<v1::LifecycleEvent>{}, [&](const BatchResult&) { ticked.Notify(); });
   ticked.WaitForNotification();
 
   std::optional<v1::TraceSummary> summary = (*store)->GetSummary(builder.trace_id());

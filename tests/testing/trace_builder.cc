@@ -8,7 +8,7 @@ TraceBuilder::TraceBuilder(std::string trace_id, int64_t start_ns)
 v1::LifecycleEvent& TraceBuilder::Next(const std::string& envelope_id, const std::string& actor) {
   v1::LifecycleEvent& e = events_.emplace_back();
   const std::string pod = actor + "-pod";
-  e.set_source_id(pod + "/" + trace_id_.substr(0, 8));
+  e.set_source_id(pod + "/" + trace_id_);
   e.set_sequence(++sequences_[e.source_id()]);
   e.set_trace_id(trace_id_);
   e.set_envelope_id(envelope_id);

@@ -1,0 +1,451 @@
+// Collector benchmarks, each beside a baseline from the same run (docs/PERFORMANCE.md):
+//   ingest  a separate meshtrace-collector process fed over gRPC by this load driver, acked
+//           durable; baseline: raw RocksDB synced WriteBatches of the same event bytes.
+//   query   a store of >= 1M events in this process: GET of a 50-hop trace, list of 100 failed
+//           traces, HTML report; baseline: the raw read of the trace's events.
+//   memory  RSS of a collector process holding 100,000 open traces; baseline: its idle RSS.
+// Usage: collector_bench [ingest|query|memory] [--events N] [--traces N] [--streams N]
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "collector/artifact.h"
+#include "collector/assembler.h"
+#include "collector/ingest.h"
+#include "collector/metrics.h"
+#include "collector/query.h"
+#include "collector/report.h"
+#include "collector/trace_store.h"
+#include "common/log.h"
+#include "meshtrace/v1/collector.grpc.pb.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/trace_builder.h"
+
+namespace meshtrace {
+namespace {
+
+using testing::TraceBuilder;
+const std::string kBin = MESHTRACE_BIN_DIR;
+
+// A payload that makes each captured envelope about 512 bytes.
+std::string Payload512() {
+  std::string s = R"({"order":12345,"items":[)";
+  while (s.size() < 380) s += R"({"sku":"A-1","qty":2},)";
+  s.back() = ']';
+  return s + "}";
+}
+
+// Traces of a `hops`-actor chain; every `fail_every`-th fails at its last actor (x-sump).
+std::vector<v1::LifecycleEvent> MakeTrace(const std::string& id, int hops, bool fail,
+                                          int64_t start_ns, const std::string& payload) {
+  TraceBuilder b(id, start_ns);
+  b.SetPayload(payload);
+  std::vector<std::string> prev;
+  const std::string e = id + "-e";
+  for (int i = 0; i < hops; ++i) {
+    const std::string actor = absl::StrCat("actor-", i);
+    b.Receive(e, actor, prev);
+    const bool last = i + 1 == hops;
+    if (last && fail) {
+      b.Result(e, actor, 500, "ValueError", "bad value");
+      b.Route(e, actor, e, "x-sump", "sump", "failed", "RuntimeError");
+    } else {
+      b.Result(e, actor);
+      b.Route(e, actor, e, last ? "x-sink" : absl::StrCat("actor-", i + 1), last ? "sink" : "routing",
+              last ? "succeeded" : "pending", last ? "Completed" : "");
+    }
+    prev.push_back(actor);
+  }
+  const std::string end = fail ? "x-sump" : "x-sink";
+  b.Receive(e, end, prev).Terminate(e, end, fail ? "failed" : "succeeded",
+                                    fail ? "RuntimeError" : "Completed");
+  return b.Take();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// user+system CPU seconds and RSS (MiB) of a process.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), {});
+  const size_t close = s.rfind(')');
+  std::istringstream rest(s.substr(close + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double RssMiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+struct CollectorProcess {
+  testing::TempDir dir;
+  int grpc_port = FreePort(), http_port = FreePort();
+  std::optional<testing::Subprocess> process;
+
+  bool Start() {
+    process.emplace(*testing::Subprocess::Start(
+        {kBin + "/meshtrace-collector", "--data-dir=" + dir.path() + "/data",
+         absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
+         absl::StrCat("--http-listen=127.0.0.1:", http_port), "--log-level=warn"}));
+    httplib::Client client("127.0.0.1", http_port);
+    for (int i = 0; i < 200; ++i) {
+      if (auto r = client.Get("/readyz"); r && r->status == 200) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+  double Metric(const std::string& series) {
+    httplib::Client client("127.0.0.1", http_port);
+    auto r = client.Get("/metrics");
+    if (!r) return -1;
+    const size_t pos = r->body.find("\n" + series + " ");
+    return pos == std::string::npos ? -1 : std::stod(r->body.substr(pos + series.size() + 2));
+  }
+};
+
+// Sends `batches` over `streams` gRPC streams with up to `inflight` unacked batches each.
+// Returns ack latencies (ms) and the wall time.
+struct DriveResult {
+  double seconds = 0;
+  std::vector<double> ack_ms;
+  uint64_t accepted = 0;
+};
+
+DriveResult Drive(const std::string& address, const std::vector<v1::EventBatch>& batches,
+                  int streams, int inflight) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  DriveResult result;
+  absl::Mutex mu;
+  std::atomic<size_t> next{0};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> threads;
+  for (int s = 0; s < streams; ++s) {
+    threads.emplace_back([&] {
+      auto stub = v1::Collector::NewStub(channel);
+      grpc::ClientContext context;
+      auto stream = stub->Ingest(&context);
+      absl::Mutex window_mu;
+      int in_flight = 0;
+      std::map<uint64_t, absl::Time> sent;
+      std::vector<double> latencies;
+      uint64_t accepted = 0;
+      std::thread reader([&] {
+        v1::Ack ack;
+        while (stream->Read(&ack)) {
+          absl::MutexLock lock(&window_mu);
+          latencies.push_back(absl::ToDoubleMilliseconds(absl::Now() - sent[ack.batch_id()]));
+          sent.erase(ack.batch_id());
+          accepted += ack.accepted();
+          --in_flight;
+        }
+      });
+      for (size_t i = next++; i < batches.size(); i = next++) {
+        {
+          absl::MutexLock lock(&window_mu);
+          auto room = [&]() { return in_flight < inflight; };
+          window_mu.Await(absl::Condition(&room));
+          ++in_flight;
+          sent[batches[i].batch_id()] = absl::Now();
+        }
+        stream->Write(batches[i]);
+      }
+      {
+        absl::MutexLock lock(&window_mu);
+        auto drained = [&]() { return in_flight == 0; };
+        window_mu.Await(absl::Condition(&drained));
+      }
+      stream->WritesDone();
+      reader.join();
+      grpc::Status status = stream->Finish();
+      if (!status.ok()) std::printf("   stream ended: %s\n", status.error_message().c_str());
+      absl::MutexLock lock(&mu);
+      result.ack_ms.insert(result.ack_ms.end(), latencies.begin(), latencies.end());
+      result.accepted += accepted;
+    });
+  }
+  for (auto& t : threads) t.join();
+  result.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return result;
+}
+
+std::vector<v1::EventBatch> MakeBatches(size_t events, size_t per_batch, int hops) {
+  const std::string payload = Payload512();
+  std::vector<v1::EventBatch> batches;
+  v1::EventBatch batch;
+  uint64_t id = 0;
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  for (size_t t = 0, n = 0; n < events; ++t) {
+    for (auto& e : MakeTrace(absl::StrCat("trace-", t), hops, t % 10 == 0, now + t * 1000, payload)) {
+      *batch.add_events() = std::move(e);
+      ++n;
+      if (static_cast<size_t>(batch.events_size()) == per_batch) {
+        batch.set_batch_id(++id);
+        batches.push_back(std::move(batch));
+        batch = v1::EventBatch();
+      }
+    }
+  }
+  if (batch.events_size() > 0) {
+    batch.set_batch_id(++id);
+    batches.push_back(std::move(batch));
+  }
+  return batches;
+}
+
+// Raw RocksDB: the same event bytes in synced WriteBatches of the same size.
+double RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches) {
+  testing::TempDir dir;
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  if (!rocksdb::DB::Open(options, dir.path() + "/raw", &raw).ok()) return 0;
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  size_t events = 0;
+  const absl::Time start = absl::Now();
+  for (const v1::EventBatch& batch : batches) {
+    rocksdb::WriteBatch wb;
+    for (const auto& e : batch.events()) {
+      wb.Put(absl::StrCat(e.trace_id(), "/", e.source_id(), "/", e.sequence()), e.SerializeAsString());
+      ++events;
+    }
+    db->Write(sync, &wb);
+  }
+  return static_cast<double>(events) / absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+void Ingest(size_t events, int streams) {
+  std::printf("== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing), %d streams\n",
+              events, streams);
+  std::vector<v1::EventBatch> batches = MakeBatches(events, 1000, 5);
+  size_t bytes = 0;
+  for (const auto& b : batches) bytes += b.ByteSizeLong();
+  std::printf("   %zu batches of 1000 events, %.0f bytes/event on the wire\n", batches.size(),
+              static_cast<double>(bytes) / static_cast<double>(events));
+
+  const double raw = RawRocksEventsPerSecond(batches);
+  std::printf("baseline raw RocksDB synced WriteBatch (same bytes):  %9.0f events/s\n", raw);
+
+  CollectorProcess collector;
+  if (!collector.Start()) {
+    std::printf("collector did not start\n");
+    return;
+  }
+  const pid_t pid = collector.process->pid();
+  const double cpu0 = CpuSeconds(pid);
+  DriveResult r = Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), batches, streams, 8);
+  const double cpu = CpuSeconds(pid) - cpu0;
+  const double rate = static_cast<double>(r.accepted) / r.seconds;
+  std::printf("meshtrace-collector, acked durable:                    %9.0f events/s  (%.2fx the "
+              "raw baseline)\n",
+              rate, rate / raw);
+  std::printf("   accepted %llu of %zu; collector CPU %.2f s = %.1f us/event; RSS %.0f MiB\n",
+              static_cast<unsigned long long>(r.accepted), events, cpu,
+              cpu * 1e6 / static_cast<double>(r.accepted), RssMiB(pid));
+  std::printf("   ack latency (the closing event's trace is complete in that same write): p50 "
+              "%.1f ms, p99 %.1f ms\n",
+              Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99));
+  std::printf("   traces settled: %.0f, open: %.0f\n",
+              collector.Metric(
+                  R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
+                  collector.Metric(
+                      R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
+              collector.Metric("meshtrace_collector_traces_open"));
+}
+
+void Memory(size_t traces) {
+  std::printf("== memory: %zu open traces (each sent to its second actor, never received)\n",
+              traces);
+  const std::string payload = Payload512();
+  std::vector<v1::EventBatch> batches;
+  v1::EventBatch batch;
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  for (size_t t = 0; t < traces; ++t) {
+    TraceBuilder b(absl::StrCat("open-", t), now + static_cast<int64_t>(t) * 1000);
+    b.SetPayload(payload);
+    const std::string e = absl::StrCat("open-", t, "-e");
+    b.Receive(e, "actor-0").Result(e, "actor-0").Route(e, "actor-0", e, "actor-1");
+    for (auto& ev : b.Take()) *batch.add_events() = std::move(ev);
+    if (batch.events_size() >= 999) {
+      batch.set_batch_id(batches.size() + 1);
+      batches.push_back(std::move(batch));
+      batch = v1::EventBatch();
+    }
+  }
+  if (batch.events_size() > 0) {
+    batch.set_batch_id(batches.size() + 1);
+    batches.push_back(std::move(batch));
+  }
+  CollectorProcess collector;
+  if (!collector.Start()) return;
+  const pid_t pid = collector.process->pid();
+  const double idle = RssMiB(pid);
+  Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), batches, 2, 8);
+  absl::SleepFor(absl::Seconds(1));
+  const double rss = RssMiB(pid);
+  std::printf("baseline idle collector RSS:                 %6.0f MiB\n", idle);
+  std::printf("collector RSS with %.0f open traces:     %6.0f MiB  (+%.0f MiB, %.2f KiB per trace)\n",
+              collector.Metric("meshtrace_collector_traces_open"), rss, rss - idle,
+              (rss - idle) * 1024 / static_cast<double>(traces));
+}
+
+void Query(size_t events) {
+  std::printf("== query: store of %zu events (50-hop traces, ~512-byte captures, 10%% failing)\n",
+              events);
+  testing::TempDir dir;
+  auto store = collector::TraceStore::Open(dir.path() + "/data");
+  if (!store.ok()) return;
+  collector::CollectorMetrics metrics;
+  collector::Assembler assembler(store->get(), {}, &metrics);
+  collector::IngestPipeline pipeline(store->get(), &assembler, &metrics, Clock::Real(), {});
+  const std::string payload = Payload512();
+  const int64_t now = absl::ToUnixNanos(absl::Now());
+  size_t stored = 0, traces = 0;
+  std::vector<v1::LifecycleEvent> pending;
+  absl::Mutex mu;
+  size_t outstanding = 0;
+  const absl::Time fill_start = absl::Now();
+  auto flush = [&] {
+    {
+      absl::MutexLock lock(&mu);
+      auto room = [&]() { return outstanding < 4; };
+      mu.Await(absl::Condition(&room));
+      ++outstanding;
+    }
+    pipeline.Submit(std::move(pending), [&](const collector::BatchResult&) {
+      absl::MutexLock lock(&mu);
+      --outstanding;
+    });
+    pending.clear();
+  };
+  while (stored < events) {
+    auto trace = MakeTrace(absl::StrCat("q-", traces), 50, traces % 10 == 0,
+                           now + static_cast<int64_t>(traces) * 1'000'000, payload);
+    ++traces;
+    stored += trace.size();
+    for (auto& e : trace) pending.push_back(std::move(e));
+    if (pending.size() >= 5000) flush();
+  }
+  if (!pending.empty()) flush();
+  {
+    absl::MutexLock lock(&mu);
+    auto done = [&]() { return outstanding == 0; };
+    mu.Await(absl::Condition(&done));
+  }
+  std::printf("   filled %zu events in %zu traces in %.1f s (in-process pipeline)\n", stored, traces,
+              absl::ToDoubleSeconds(absl::Now() - fill_start));
+
+  collector::QueryEngine engine(store->get(), {}, Clock::Real());
+  std::mt19937 rng(3);
+  std::vector<double> raw_ms, get_ms, report_ms, list_ms;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = absl::StrCat("q-", rng() % traces);
+    absl::Time t0 = absl::Now();
+    auto raw = (*store)->LoadTrace(id, true);
+    raw_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+    t0 = absl::Now();
+    v1::GetTraceRequest get;
+    get.set_trace_id(id);
+    auto artifact = engine.Get(get);
+    const std::string json = collector::ArtifactJson(*artifact).dump();
+    get_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+    t0 = absl::Now();
+    const std::string html = collector::RenderReport(*artifact);
+    report_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+    if (i == 0) {
+      std::printf("   one trace: %d hops, %zu events, JSON %zu bytes, report %zu bytes\n",
+                  artifact->hops_size(), raw->size(), json.size(), html.size());
+    }
+  }
+  for (int i = 0; i < 300; ++i) {
+    v1::ListTracesRequest list;
+    list.set_outcome(v1::OUTCOME_FAILED);
+    list.set_limit(100);
+    const absl::Time t0 = absl::Now();
+    auto r = engine.List(list);
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& s : r->traces()) rows.push_back(collector::SummaryJson(s));
+    const std::string body = rows.dump();
+    list_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
+    if (i == 0) std::printf("   list: %d failed traces per page\n", r->traces_size());
+  }
+  std::printf("baseline raw read of a trace's events + captures: p50 %6.2f ms  p99 %6.2f ms\n",
+              Percentile(raw_ms, .5), Percentile(raw_ms, .99));
+  std::printf("GET trace (artifact + JSON):                      p50 %6.2f ms  p99 %6.2f ms  "
+              "(%.1fx the raw read at p99)\n",
+              Percentile(get_ms, .5), Percentile(get_ms, .99),
+              Percentile(get_ms, .99) / Percentile(raw_ms, .99));
+  std::printf("HTML report render (50 hops):                     p50 %6.2f ms  p99 %6.2f ms\n",
+              Percentile(report_ms, .5), Percentile(report_ms, .99));
+  std::printf("list 100 failed traces (+ JSON):                  p50 %6.2f ms  p99 %6.2f ms\n",
+              Percentile(list_ms, .5), Percentile(list_ms, .99));
+}
+
+}  // namespace
+}  // namespace meshtrace
+
+int main(int argc, char** argv) {
+  meshtrace::InitLogging("collector-bench", "warn");
+  std::string mode = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
+  size_t events = 0, traces = 100'000;
+  int streams = 2;
+  for (int i = 1; i + 1 < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--events") events = std::stoull(argv[i + 1]);
+    if (flag == "--traces") traces = std::stoull(argv[i + 1]);
+    if (flag == "--streams") streams = std::stoi(argv[i + 1]);
+  }
+  if (mode == "ingest" || mode == "all") meshtrace::Ingest(events ? events : 2'000'000, streams);
+  if (mode == "memory" || mode == "all") meshtrace::Memory(traces);
+  if (mode == "query" || mode == "all") meshtrace::Query(events ? events : 1'000'000);
+  return 0;
+}
