@@ -4,7 +4,9 @@
 //   query   a store of >= 1M events in this process: GET of a 50-hop trace, list of 100 failed
 //           traces, HTML report; baseline: the raw read of the trace's events.
 //   memory  RSS of a collector process holding 100,000 open traces; baseline: its idle RSS.
-// Usage: collector_bench [ingest|query|memory] [--events N] [--traces N] [--streams N]
+//   complete  ack latency (= complete verdict stored) at a steady rate below saturation.
+// Usage: collector_bench [ingest|complete|memory|query] [--events N] [--traces N] [--streams N]
+//                        [--rate EVENTS_PER_S]
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -158,8 +160,9 @@ struct DriveResult {
   uint64_t accepted = 0;
 };
 
+// `rate` > 0 paces the sends to that many events per second overall.
 DriveResult Drive(const std::string& address, const std::vector<v1::EventBatch>& batches,
-                  int streams, int inflight) {
+                  int streams, int inflight, double rate = 0) {
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
   DriveResult result;
   absl::Mutex mu;
@@ -187,6 +190,11 @@ DriveResult Drive(const std::string& address, const std::vector<v1::EventBatch>&
         }
       });
       for (size_t i = next++; i < batches.size(); i = next++) {
+        if (rate > 0) {
+          const absl::Time due =
+              start + absl::Seconds(static_cast<double>(i * batches[0].events_size()) / rate);
+          if (due > absl::Now()) absl::SleepFor(due - absl::Now());
+        }
         {
           absl::MutexLock lock(&window_mu);
           auto room = [&]() { return in_flight < inflight; };
@@ -299,6 +307,27 @@ void Ingest(size_t events, int streams) {
                   R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
                   collector.Metric(
                       R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
+              collector.Metric("meshtrace_collector_traces_open"));
+}
+
+// Completion latency at a steady rate below saturation: every batch closes traces, and a
+// trace is marked complete in the same durable write as its closing event, so the ack is the
+// moment the verdict is stored.
+void Complete(double rate) {
+  const size_t events = static_cast<size_t>(rate * 10);  // 10 s
+  std::printf("== completion: %.0f events/s for 10 s in batches of 100 (a sidecar flushes every "
+              "20 ms)\n", rate);
+  std::vector<v1::EventBatch> batches = MakeBatches(events, 100, 5);
+  CollectorProcess collector;
+  if (!collector.Start()) return;
+  DriveResult r = Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), batches, 2, 64, rate);
+  std::printf("ack (= complete verdict stored) latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
+              "achieved %.0f events/s\n",
+              Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99), Percentile(r.ack_ms, 1.0),
+              static_cast<double>(r.accepted) / r.seconds);
+  std::printf("   traces settled complete: %.0f, open: %.0f\n",
+              collector.Metric(R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
+                  collector.Metric(R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
               collector.Metric("meshtrace_collector_traces_open"));
 }
 
@@ -438,13 +467,16 @@ int main(int argc, char** argv) {
   std::string mode = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
   size_t events = 0, traces = 100'000;
   int streams = 2;
+  double rate = 50'000;
   for (int i = 1; i + 1 < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--events") events = std::stoull(argv[i + 1]);
     if (flag == "--traces") traces = std::stoull(argv[i + 1]);
     if (flag == "--streams") streams = std::stoi(argv[i + 1]);
+    if (flag == "--rate") rate = std::stod(argv[i + 1]);
   }
   if (mode == "ingest" || mode == "all") meshtrace::Ingest(events ? events : 2'000'000, streams);
+  if (mode == "complete" || mode == "all") meshtrace::Complete(rate);
   if (mode == "memory" || mode == "all") meshtrace::Memory(traces);
   if (mode == "query" || mode == "all") meshtrace::Query(events ? events : 1'000'000);
   return 0;
