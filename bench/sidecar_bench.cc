@@ -24,7 +24,7 @@
 
 #include "absl/time/clock.h"
 #include "replayer/dev_kafka.h"
-#include "sidecar/runtime_client.h"
+#include "common/runtime_client.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/kafka_helpers.h"
 #include "tests/testing/subprocess.h"
@@ -172,7 +172,7 @@ double RuntimeOnly(int n, size_t payload_bytes) {
       {bin + "/meshtrace-example-runtime", "--socket-dir", dir.path(), "--handler", "echo"});
   struct stat st;
   while (stat(dir.File("runtime-ready").c_str(), &st) != 0) absl::SleepFor(absl::Milliseconds(5));
-  auto client = sidecar::NewUdsRuntimeClient(dir.File("asya-runtime.sock"));
+  auto client = NewUdsRuntimeClient(dir.File("asya-runtime.sock"));
   std::string body = MakeEnvelope(0, payload_bytes);
   absl::Time t0 = absl::Now();
   for (int i = 0; i < n; ++i) client->Invoke(body, absl::Seconds(5));

@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "collector/artifact.h"
+#include "collector/report.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 #include "meshtrace/v1/query.grpc.pb.h"
 
@@ -173,6 +175,28 @@ class QueryService final : public v1::Query::Service {
     auto r = engine_->HopCapture(*request);
     if (r.ok()) *response = *std::move(r);
     return ToGrpc(r.status());
+  }
+  grpc::Status Render(grpc::ServerContext* context, const v1::RenderRequest* request,
+                      v1::Rendered* response) override {
+    if (!Authorized(context, token_)) return kUnauthenticated;
+    if (request->format() != "html" && request->format() != "json") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "format: expected html or json");
+    }
+    v1::GetTraceRequest get;
+    get.set_trace_id(request->trace_id());
+    get.set_envelope_id(request->envelope_id());
+    auto artifact = engine_->Get(get);
+    if (!artifact.ok()) return ToGrpc(artifact.status());
+    response->set_trace_id(artifact->trace_id());
+    if (request->format() == "html") {
+      response->set_content_type("text/html; charset=utf-8");
+      response->set_body(RenderReport(*artifact));
+    } else {
+      response->set_content_type("application/json");
+      response->set_body(ArtifactJson(*artifact).dump(2, ' ', false,
+                                                      nlohmann::json::error_handler_t::replace));
+    }
+    return grpc::Status::OK;
   }
   grpc::Status Diff(grpc::ServerContext* context, const v1::DiffRequest* request,
                     v1::DiffResponse* response) override {

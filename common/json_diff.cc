@@ -31,7 +31,9 @@ std::string PointerToPath(const std::string& pointer) {
     const bool plain = !unescaped.empty() &&
                        unescaped.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
                                                    "VWXYZ0123456789_-") == std::string::npos;
-    if (index) {
+    if (unescaped == "-") {  // RFC 6902: the end of an array
+      absl::StrAppend(&path, "[end]");
+    } else if (index) {
       absl::StrAppend(&path, "[", unescaped, "]");
     } else if (plain) {
       absl::StrAppend(&path, ".", unescaped);

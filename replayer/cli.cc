@@ -1,17 +1,519 @@
 #include "replayer/cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/runtime_client.h"
 #include "replayer/dev_kafka.h"
+#include "replayer/query_client.h"
+#include "replayer/replay.h"
 
 namespace meshtrace::replayer {
 namespace {
 
+constexpr int kExitDifference = 1;
 constexpr int kExitUsage = 2;
+
+using Json = nlohmann::json;
+
+// ---- output helpers ----
+
+bool UseColour() {
+  static const bool on = isatty(STDOUT_FILENO) && std::getenv("NO_COLOR") == nullptr;
+  return on;
+}
+
+std::string Paint(const std::string& text, const char* code) {
+  return UseColour() ? absl::StrCat("\033[", code, "m", text, "\033[0m") : text;
+}
+std::string Red(const std::string& t) { return Paint(t, "31"); }
+std::string Green(const std::string& t) { return Paint(t, "32"); }
+std::string Yellow(const std::string& t) { return Paint(t, "33"); }
+std::string Dim(const std::string& t) { return Paint(t, "2"); }
+
+const char* VerdictText(v1::Verdict v) {
+  switch (v) {
+    case v1::VERDICT_OPEN: return "open";
+    case v1::VERDICT_COMPLETE: return "complete";
+    case v1::VERDICT_STALLED: return "stalled";
+    case v1::VERDICT_PARTIAL: return "partial";
+    default: return "unknown";
+  }
+}
+const char* OutcomeText(v1::Outcome o) {
+  switch (o) {
+    case v1::OUTCOME_SUCCEEDED: return "succeeded";
+    case v1::OUTCOME_FAILED: return "failed";
+    case v1::OUTCOME_MIXED: return "mixed";
+    default: return "unknown";
+  }
+}
+std::string PaintVerdict(v1::Verdict v) {
+  const std::string t = VerdictText(v);
+  return v == v1::VERDICT_COMPLETE ? Green(t) : v == v1::VERDICT_OPEN ? t : Yellow(t);
+}
+std::string PaintOutcome(v1::Outcome o) {
+  const std::string t = OutcomeText(o);
+  return o == v1::OUTCOME_SUCCEEDED ? Green(t) : o == v1::OUTCOME_FAILED ? Red(t)
+         : o == v1::OUTCOME_MIXED   ? Yellow(t)
+                                    : t;
+}
+std::string TimeText(int64_t ns) { return ns == 0 ? "-" : FormatRfc3339(absl::FromUnixNanos(ns)); }
+std::string Ms(int64_t ns) { return absl::StrFormat("%.1fms", static_cast<double>(ns) / 1e6); }
+
+int Fail(const std::string& command, const absl::Status& s) {
+  std::cerr << "meshtrace " << command << ": " << s.message() << "\n";
+  return s.code() == absl::StatusCode::kFailedPrecondition ? 1 : kExitUsage;
+}
+
+// Prints rows under a header, columns padded to their widest cell (colour codes excluded).
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  auto visible = [](const std::string& s) {
+    size_t n = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '\033') {
+        while (i < s.size() && s[i] != 'm') ++i;
+        continue;
+      }
+      if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++n;
+    }
+    return n;
+  };
+  std::vector<size_t> width(header.size());
+  for (size_t c = 0; c < header.size(); ++c) width[c] = header[c].size();
+  for (const auto& row : rows) {
+    for (size_t c = 0; c < row.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], visible(row[c]));
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells, bool dim) {
+    std::string out;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      std::string cell = cells[c];
+      if (c + 1 < cells.size()) cell += std::string(width[c] - visible(cells[c]) + 2, ' ');
+      out += cell;
+    }
+    std::cout << (dim ? Dim(out) : out) << "\n";
+  };
+  line(header, true);
+  for (const auto& row : rows) line(row, false);
+}
+
+// since/until: RFC 3339, or a duration back from now ("1h", "30m").
+absl::StatusOr<int64_t> ParseWhen(const std::string& flag, const std::string& value) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, value, &t, &err)) return absl::ToUnixNanos(t);
+  absl::Duration d;
+  if (absl::ParseDuration(value, &d) && d > absl::ZeroDuration()) {
+    return absl::ToUnixNanos(absl::Now() - d);
+  }
+  return absl::InvalidArgumentError(flag + " " + value +
+                                    ": expected a duration back from now (1h, 30m) or an RFC "
+                                    "3339 time");
+}
+
+Json SummaryJson(const v1::TraceSummary& s) {
+  return {{"trace_id", s.trace_id()},
+          {"verdict", VerdictText(s.verdict())},
+          {"outcome", OutcomeText(s.outcome())},
+          {"started_at", TimeText(s.started_at_ns())},
+          {"duration_ms", s.duration_ms()},
+          {"ended_at_actor", s.ended_at_actor()},
+          {"error_type", s.error_type()},
+          {"error_message", s.error_message()},
+          {"reason", s.reason()},
+          {"headline", s.headline()},
+          {"hops", s.hops()}};
+}
+
+// ---- subcommands ----
+
+struct Global {
+  std::string collector = "127.0.0.1:7700";
+  std::string token;
+  std::unique_ptr<QueryClient> client;
+  QueryClient& Client() {
+    if (!client) client = NewGrpcQueryClient(collector, token);
+    return *client;
+  }
+};
+
+struct ListFlags {
+  std::string outcome, verdict, actor, reason, since, until, q;
+  uint32_t limit = 50;
+
+  absl::StatusOr<v1::ListTracesRequest> Request() const {
+    v1::ListTracesRequest r;
+    static const std::map<std::string, v1::Outcome> kOutcomes = {
+        {"succeeded", v1::OUTCOME_SUCCEEDED}, {"failed", v1::OUTCOME_FAILED}, {"mixed", v1::OUTCOME_MIXED}};
+    static const std::map<std::string, v1::Verdict> kVerdicts = {
+        {"open", v1::VERDICT_OPEN}, {"complete", v1::VERDICT_COMPLETE},
+        {"stalled", v1::VERDICT_STALLED}, {"partial", v1::VERDICT_PARTIAL}};
+    if (!outcome.empty()) {
+      auto it = kOutcomes.find(outcome);
+      if (it == kOutcomes.end()) {
+        return absl::InvalidArgumentError("--outcome " + outcome + ": expected succeeded, failed or mixed");
+      }
+      r.set_outcome(it->second);
+    }
+    if (!verdict.empty()) {
+      auto it = kVerdicts.find(verdict);
+      if (it == kVerdicts.end()) {
+        return absl::InvalidArgumentError("--verdict " + verdict +
+                                          ": expected open, complete, stalled or partial");
+      }
+      r.set_verdict(it->second);
+    }
+    r.set_actor(actor);
+    r.set_reason(reason);
+    r.set_q(q);
+    r.set_limit(limit);
+    if (!since.empty()) {
+      auto t = ParseWhen("--since", since);
+      if (!t.ok()) return t.status();
+      r.set_since_ns(*t);
+    }
+    if (!until.empty()) {
+      auto t = ParseWhen("--until", until);
+      if (!t.ok()) return t.status();
+      r.set_until_ns(*t);
+    }
+    return r;
+  }
+
+  void Add(CLI::App* cmd) {
+    cmd->add_option("--outcome", outcome, "succeeded, failed or mixed");
+    cmd->add_option("--verdict", verdict, "open, complete, stalled or partial");
+    cmd->add_option("--actor", actor, "traces that passed through this actor");
+    cmd->add_option("--reason", reason, "status reason or rejection label (RuntimeError, parse_error, ...)");
+    cmd->add_option("--since", since, "started at most this long ago (1h) or after an RFC 3339 time");
+    cmd->add_option("--until", until, "started before this (duration back from now or RFC 3339)");
+    cmd->add_option("-q,--query", q, "text in the error message or headline");
+    cmd->add_option("--limit", limit, "at most this many traces")->check(CLI::Range(1, 1000));
+  }
+};
+
+int RunTraces(Global& g, const ListFlags& flags, const std::string& format) {
+  auto request = flags.Request();
+  if (!request.ok()) return Fail("traces", request.status());
+  auto list = g.Client().List(*request);
+  if (!list.ok()) return Fail("traces", list.status());
+  if (format == "json") {
+    Json traces = Json::array();
+    for (const auto& s : list->traces()) traces.push_back(SummaryJson(s));
+    std::cout << Json{{"traces", traces}, {"next_cursor", list->next_cursor()}}.dump(2) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : list->traces()) {
+    std::string error = s.error_type();
+    if (!s.error_message().empty()) error += ": " + s.error_message().substr(0, 60);
+    rows.push_back({TimeText(s.started_at_ns()), s.trace_id(), PaintVerdict(s.verdict()),
+                    PaintOutcome(s.outcome()), s.ended_at_actor(),
+                    error.empty() ? "" : Red(error), std::to_string(s.hops()),
+                    absl::StrCat(s.duration_ms(), "ms")});
+  }
+  if (rows.empty()) {
+    std::cerr << "no traces match\n";
+    return 0;
+  }
+  PrintTable({"STARTED", "TRACE", "VERDICT", "OUTCOME", "ENDED AT", "ERROR", "HOPS", "DURATION"},
+             rows);
+  return 0;
+}
+
+void PrintTree(const v1::TraceArtifact& a) {
+  std::map<std::string, std::vector<const v1::Hop*>> at;  // envelope \0 actor → hops
+  for (const v1::Hop& h : a.hops()) at[h.envelope_id() + '\0' + h.actor()].push_back(&h);
+  std::map<const v1::Hop*, bool> has_parent;
+  for (const v1::Hop& h : a.hops()) {
+    for (const auto& o : h.outputs()) {
+      auto it = at.find(o.envelope_id() + '\0' + o.to_actor());
+      if (it == at.end()) continue;
+      for (const v1::Hop* c : it->second) {
+        if (c != &h) has_parent[c] = true;
+      }
+    }
+  }
+  std::function<void(const v1::Hop&, const std::string&, bool, bool, int)> node =
+      [&](const v1::Hop& h, const std::string& indent, bool last, bool root, int depth) {
+        std::string line = root ? "" : indent + (last ? "└─ " : "├─ ");
+        line += absl::StrCat(h.actor(), "  ", Dim(h.envelope_id()),
+                             h.attempt() > 1 ? absl::StrCat(" attempt ", h.attempt()) : "",
+                             "  wait ", Ms(h.queue_wait_ns()), "  run ", Ms(h.runtime_ns()));
+        if (h.rejected()) {
+          line += "  " + Red("rejected (" + h.reject_reason() + "): " + h.error().message());
+        } else if (!h.terminal_phase().empty()) {
+          line += "  " + (h.terminal_phase() == "failed" ? Red(h.terminal_phase()) : Green(h.terminal_phase())) +
+                  " " + h.terminal_reason();
+        } else if (h.has_error()) {
+          std::string message = h.error().message();
+          message = message.substr(0, message.find('\n'));
+          line += "  " + Red("✗ " + (h.error().type().empty() ? h.error().code() : h.error().type()) +
+                             ": " + message);
+        } else {
+          line += "  " + Green("ok");
+        }
+        std::cout << line << "\n";
+        const std::string child_indent = root ? "" : indent + (last ? "   " : "│  ");
+        std::vector<const v1::Hop*> children;
+        std::vector<std::string> lost;
+        for (const auto& o : h.outputs()) {
+          auto it = at.find(o.envelope_id() + '\0' + o.to_actor());
+          if (it == at.end()) {
+            lost.push_back(o.to_actor() + "  " + o.envelope_id());
+            continue;
+          }
+          for (const v1::Hop* c : it->second) {
+            if (c != &h && std::find(children.begin(), children.end(), c) == children.end()) {
+              children.push_back(c);
+            }
+          }
+        }
+        if (depth > 64) return;
+        for (size_t i = 0; i < children.size(); ++i) {
+          node(*children[i], child_indent, i + 1 == children.size() && lost.empty(), false, depth + 1);
+        }
+        for (size_t i = 0; i < lost.size(); ++i) {
+          std::cout << child_indent << (i + 1 == lost.size() ? "└─ " : "├─ ")
+                    << Yellow(lost[i] + "  (sent, not received)") << "\n";
+        }
+      };
+  for (const v1::Hop& h : a.hops()) {
+    if (!has_parent[&h]) node(h, "", true, true, 0);
+  }
+}
+
+int RunShow(Global& g, const std::string& id, const std::string& format) {
+  auto artifact = g.Client().Get(id);
+  if (!artifact.ok()) return Fail("show", artifact.status());
+  if (format == "json") {
+    auto rendered = g.Client().Render(artifact->trace_id(), "json");
+    if (!rendered.ok()) return Fail("show", rendered.status());
+    std::cout << rendered->body() << "\n";
+    return 0;
+  }
+  const v1::TraceArtifact& a = *artifact;
+  std::cout << "trace " << a.trace_id() << "  " << PaintVerdict(a.verdict()) << "  "
+            << PaintOutcome(a.outcome()) << "  " << Dim(absl::StrCat(a.hops_size(), " hops, ",
+                                                                     a.event_count(), " events, ",
+                                                                     Ms(a.ended_at_ns() - a.started_at_ns()),
+                                                                     ", started ", TimeText(a.started_at_ns())))
+            << "\n";
+  std::cout << (a.outcome() == v1::OUTCOME_FAILED ? Red(a.headline()) : a.headline()) << "\n\n";
+  PrintTree(a);
+  if (a.anomalies_size() > 0) {
+    std::cout << "\nanomalies:\n";
+    for (const auto& x : a.anomalies()) std::cout << "  " << Yellow("! " + x.message()) << "\n";
+  }
+  bool header = false;
+  for (const auto& h : a.hops()) {
+    if (h.replay_command().empty()) continue;
+    if (!header) std::cout << "\nreplay a failed hop:\n";
+    header = true;
+    std::cout << "  " << h.replay_command() << "\n";
+  }
+  return 0;
+}
+
+bool WriteFile(const std::string& path, const std::string& body) {
+  std::ofstream out(path, std::ios::binary);
+  out << body;
+  return static_cast<bool>(out);
+}
+
+int RunReport(Global& g, const std::string& id, const std::string& html_path,
+              const std::string& json_path, bool failed, const std::string& since,
+              const std::string& dir) {
+  if (failed) {
+    if (dir.empty()) return Fail("report", absl::InvalidArgumentError("--failed needs --dir DIR"));
+    ListFlags flags;
+    flags.outcome = "failed";
+    flags.since = since;
+    flags.limit = 1000;
+    auto request = flags.Request();
+    if (!request.ok()) return Fail("report", request.status());
+    auto list = g.Client().List(*request);
+    if (!list.ok()) return Fail("report", list.status());
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    std::string index =
+        "<!doctype html><html><head><meta charset=utf-8><title>meshtrace: failed traces</title>"
+        "<style>body{font:14px system-ui,sans-serif;margin:24px}td{padding:2px 12px 2px 0}"
+        "</style></head><body><h1>Failed traces</h1><table>";
+    for (const auto& s : list->traces()) {
+      auto rendered = g.Client().Render(s.trace_id(), "html");
+      if (!rendered.ok()) return Fail("report", rendered.status());
+      std::string file;
+      for (char c : s.trace_id()) file += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
+      file += ".html";
+      if (!WriteFile(dir + "/" + file, rendered->body())) {
+        return Fail("report", absl::FailedPreconditionError("cannot write " + dir + "/" + file));
+      }
+      auto esc = [](std::string t) {
+        std::string o;
+        for (char c : t) o += c == '<' ? "&lt;" : c == '&' ? "&amp;" : c == '"' ? "&quot;" : std::string(1, c);
+        return o;
+      };
+      index += "<tr><td>" + esc(TimeText(s.started_at_ns())) + "</td><td><a href=\"" + esc(file) +
+               "\">" + esc(s.trace_id()) + "</a></td><td>" + esc(s.headline()) + "</td></tr>";
+    }
+    index += "</table></body></html>\n";
+    if (!WriteFile(dir + "/index.html", index)) {
+      return Fail("report", absl::FailedPreconditionError("cannot write " + dir + "/index.html"));
+    }
+    std::cout << "wrote " << list->traces_size() << " report" << (list->traces_size() == 1 ? "" : "s")
+              << " and " << dir << "/index.html\n";
+    return 0;
+  }
+  if (id.empty()) return Fail("report", absl::InvalidArgumentError("give a TRACE_ID (or --failed --dir DIR)"));
+  if (html_path.empty() && json_path.empty()) {
+    return Fail("report", absl::InvalidArgumentError("give -o FILE.html and/or --json FILE"));
+  }
+  for (const auto& [path, format] : {std::pair{html_path, "html"}, std::pair{json_path, "json"}}) {
+    if (path.empty()) continue;
+    auto rendered = g.Client().Render(id, format);
+    if (!rendered.ok()) return Fail("report", rendered.status());
+    if (!WriteFile(path, rendered->body())) {
+      return Fail("report", absl::FailedPreconditionError("cannot write " + path));
+    }
+    std::cout << "wrote " << path << " (" << rendered->body().size() << " bytes, trace "
+              << rendered->trace_id() << ")\n";
+  }
+  return 0;
+}
+
+int RunDiff(Global& g, const std::string& a, const std::string& b,
+            const std::vector<std::string>& ignore, const std::string& format) {
+  v1::DiffRequest r;
+  auto ta = g.Client().Get(a);  // resolves envelope ids and names the missing side
+  if (!ta.ok()) return Fail("diff", ta.status());
+  auto tb = g.Client().Get(b);
+  if (!tb.ok()) return Fail("diff", tb.status());
+  r.set_a(ta->trace_id());
+  r.set_b(tb->trace_id());
+  for (const auto& p : ignore) r.add_ignore_paths(p);
+  auto diff = g.Client().Diff(r);
+  if (!diff.ok()) return Fail("diff", diff.status());
+  if (format == "json") {
+    Json differences = Json::array();
+    for (const auto& d : diff->differences()) {
+      differences.push_back({{"kind", d.kind()}, {"actor", d.actor()}, {"lineage", d.lineage()},
+                             {"path", d.path()}, {"a", d.a()}, {"b", d.b()}});
+    }
+    std::cout << Json{{"a", r.a()}, {"b", r.b()}, {"same", diff->same()}, {"differences", differences}}.dump(2)
+              << "\n";
+  } else if (diff->same()) {
+    std::cout << Green("same") << ": " << r.a() << " and " << r.b()
+              << " took the same path with the same results\n";
+  } else {
+    std::cout << r.a() << " vs " << r.b() << ": " << diff->differences_size() << " difference"
+              << (diff->differences_size() == 1 ? "" : "s") << "\n";
+    for (const auto& d : diff->differences()) {
+      std::cout << "  " << Yellow(d.kind()) << "  " << d.lineage() << (d.path().empty() ? "" : "  " + d.path())
+                << "\n";
+      if (!d.a().empty()) std::cout << "      a: " << Red(d.a()) << "\n";
+      if (!d.b().empty()) std::cout << "      b: " << Green(d.b()) << "\n";
+    }
+  }
+  return diff->same() ? 0 : kExitDifference;
+}
+
+struct ReplayFlags {
+  std::string trace, socket = "/var/run/asya/asya-runtime.sock", actor, envelope, out;
+  std::string timeout = "5m";
+  bool dry_run = false, allow_redacted = false, expect_same = false;
+};
+
+int RunReplay(Global& g, const ReplayFlags& f, const std::string& format) {
+  absl::Duration timeout;
+  if (!absl::ParseDuration(f.timeout, &timeout) || timeout <= absl::ZeroDuration()) {
+    return Fail("replay", absl::InvalidArgumentError("--timeout " + f.timeout + ": expected a duration such as 30s"));
+  }
+  auto artifact = g.Client().Get(f.trace);
+  if (!artifact.ok()) return Fail("replay", artifact.status());
+  std::vector<const v1::Hop*> hops = SelectHops(*artifact, f.envelope, f.actor);
+  if (hops.empty()) {
+    return Fail("replay", absl::InvalidArgumentError(
+                              f.envelope.empty() && f.actor.empty()
+                                  ? "trace " + artifact->trace_id() + " has no failed hop (choose one with --actor or --envelope)"
+                                  : "no hop in trace " + artifact->trace_id() + " matches --actor/--envelope"));
+  }
+  std::unique_ptr<RuntimeClient> runtime;
+  if (!f.dry_run) {
+    runtime = NewUdsRuntimeClient(f.socket);
+    if (auto s = runtime->Health(absl::Seconds(5)); !s.ok()) {
+      return Fail("replay", absl::UnavailableError("no runtime answers on " + f.socket + ": " +
+                                                   std::string(s.message()) +
+                                                   " (start it, or pass --socket PATH)"));
+    }
+  }
+  std::vector<ReplayResult> results;
+  Json all = Json::array();
+  int failing = 0, refused = 0, differing = 0;
+  for (const v1::Hop* hop : hops) {
+    if (runtime) runtime = NewUdsRuntimeClient(f.socket);  // a fresh replay header per hop
+    ReplayResult r = ReplayHop(artifact->trace_id(), *hop, runtime.get(), timeout, f.dry_run,
+                               f.allow_redacted);
+    all.push_back(ReplayResultJson(r));
+    if (!r.refused.empty()) ++refused;
+    if (!r.dry_run && r.refused.empty() && !r.now_succeeds) ++failing;
+    if (!r.dry_run && r.refused.empty() && !r.same) ++differing;
+    if (format == "json") continue;
+    std::cout << Paint(absl::StrCat(r.actor, "  ", r.envelope_id, r.attempt > 1 ? absl::StrCat(" attempt ", r.attempt) : ""), "1")
+              << "\n";
+    std::cout << "  was: " << (r.original_failed ? Red("failed") : Green("ok"))
+              << absl::StrCat("  http ", r.original_http, "  ", r.original_outputs, " output(s)")
+              << (r.original_error.empty() ? "" : "  " + Red(r.original_error)) << "\n";
+    if (!r.refused.empty()) {
+      std::cout << "  " << Yellow("not replayed: " + r.refused) << "\n";
+      continue;
+    }
+    if (r.dry_run) {
+      std::cout << "  would send (x-meshtrace-replay " << r.replay_id << "):\n    " << r.sent << "\n";
+      continue;
+    }
+    std::string now = r.now_succeeds ? Green("ok") : Red("fails");
+    std::string error = r.reply.error ? (r.reply.error->type.empty() ? r.reply.error->code : r.reply.error->type) +
+                                            ": " + r.reply.error->message
+                                      : "";
+    std::cout << "  now: " << now
+              << absl::StrCat("  http ", r.reply.http_status, "  ", r.reply.frames.size(), " frame(s)  ",
+                              absl::StrFormat("%.1fms", absl::ToDoubleMilliseconds(r.reply.duration)))
+              << (error.empty() ? "" : "  " + Red(error)) << "\n";
+    for (const auto& c : r.changes) std::cout << "    " << Yellow(c) << "\n";
+    if (r.changes.empty() && r.now_succeeds) std::cout << "    " << Dim("frames match the original") << "\n";
+  }
+  if (!f.out.empty() && !WriteFile(f.out, all.dump(2) + "\n")) {
+    return Fail("replay", absl::FailedPreconditionError("cannot write " + f.out));
+  }
+  if (format == "json") std::cout << all.dump(2) << "\n";
+  else {
+    std::cout << "\n" << hops.size() << " hop(s): " << (hops.size() - failing - refused) << " ok, " << failing
+              << " failing, " << refused << " not replayed" << (f.expect_same ? absl::StrCat(", ", differing, " differ") : "")
+              << "\n";
+  }
+  if (f.dry_run) return 0;
+  if (failing > 0 || refused > 0 || (f.expect_same && differing > 0)) return kExitDifference;
+  return 0;
+}
 
 // Blocks SIGINT/SIGTERM in this thread (and the threads it starts later) so that the
 // subcommand can wait for them with sigwait().
@@ -50,9 +552,88 @@ int RunDevKafka(int brokers, const std::string& topics_spec) {
 int RunCli(int argc, char** argv) {
   CLI::App app{
       "meshtrace: find, show, diff and replay envelope traces of an Asya actor mesh.\n"
-      "Talks to meshtrace-collector; see docs/ for the whole picture."};
+      "Talks to meshtrace-collector's Query service; see docs/ for the whole picture."};
   app.require_subcommand(1);
+  app.fallthrough();  // global options also after the subcommand
   app.set_version_flag("--version", std::string("meshtrace ") + MESHTRACE_VERSION);
+  Global g;
+  app.add_option("--collector", g.collector, "collector gRPC address host:port")
+      ->envname("MESHTRACE_COLLECTOR")
+      ->default_str("127.0.0.1:7700");
+  app.add_option("--token", g.token, "collector API token")->envname("MESHTRACE_API_TOKEN");
+  app.footer("Exit codes: 0 success, 1 a difference or a failing replay, 2 usage, connection or lookup errors.");
+
+  std::string format = "table";
+  auto add_format = [&format](CLI::App* cmd) {
+    cmd->add_option("-o,--output", format, "table or json")
+        ->check(CLI::IsMember({"table", "json"}));
+  };
+
+  ListFlags list_flags;
+  CLI::App* traces = app.add_subcommand("traces", "List traces, newest first, with filters");
+  list_flags.Add(traces);
+  add_format(traces);
+  traces->footer(
+      "Examples:\n"
+      "  meshtrace traces --outcome failed --since 1h\n"
+      "  meshtrace traces --verdict stalled --actor payments -o json");
+
+  std::string show_id;
+  CLI::App* show = app.add_subcommand("show", "Show one trace as a tree: hops, timings, errors, anomalies");
+  show->add_option("TRACE_ID", show_id, "a trace id or an envelope id")->required();
+  add_format(show);
+  show->footer("Examples:\n  meshtrace show 7f3c9a2e-...\n  meshtrace show ENVELOPE_ID -o json");
+
+  std::string report_id, report_html, report_json, report_since, report_dir;
+  bool report_failed = false;
+  CLI::App* report = app.add_subcommand("report", "Write the self-contained HTML report of a trace");
+  report->add_option("TRACE_ID", report_id, "a trace id or an envelope id");
+  report->add_option("-o,--output", report_html, "the HTML file to write");
+  report->add_option("--json", report_json, "also write the trace artifact as JSON");
+  report->add_flag("--failed", report_failed, "one report per failed trace, plus index.html");
+  report->add_option("--since", report_since, "with --failed: traces started this long ago (1h)");
+  report->add_option("--dir", report_dir, "with --failed: the directory to write to");
+  report->footer(
+      "Examples:\n"
+      "  meshtrace report TRACE_ID -o trace.html\n"
+      "  meshtrace report --failed --since 1h --dir reports/");
+
+  std::string diff_a, diff_b;
+  std::vector<std::string> diff_ignore;
+  CLI::App* diff = app.add_subcommand(
+      "diff", "Compare two traces by actor and envelope lineage; exit 1 when they differ");
+  diff->add_option("A", diff_a, "trace or envelope id")->required();
+  diff->add_option("B", diff_b, "trace or envelope id")->required();
+  diff->add_option("--ignore", diff_ignore, "JSON paths to ignore, e.g. $.payload.created_at");
+  add_format(diff);
+  diff->footer(
+      "Ids, timestamps and trace headers are ignored by default.\n\n"
+      "Examples:\n"
+      "  meshtrace diff GOLDEN_TRACE NEW_TRACE\n"
+      "  meshtrace diff A B --ignore '$.payload.generated_at' -o json");
+
+  ReplayFlags replay_flags;
+  CLI::App* replay = app.add_subcommand(
+      "replay", "Re-invoke a runtime with a captured input and compare with what happened");
+  replay->add_option("TRACE_ID", replay_flags.trace, "a trace id or an envelope id")->required();
+  replay->add_option("--socket", replay_flags.socket, "the runtime's Unix socket")
+      ->default_str("/var/run/asya/asya-runtime.sock");
+  replay->add_option("--actor", replay_flags.actor, "replay the hops at this actor");
+  replay->add_option("--envelope", replay_flags.envelope, "replay this envelope's hop");
+  replay->add_flag("--dry-run", replay_flags.dry_run, "print what would be sent");
+  replay->add_option("--out", replay_flags.out, "write the results as JSON to this file");
+  replay->add_flag("--allow-redacted", replay_flags.allow_redacted, "replay captures with redacted fields");
+  replay->add_flag("--expect-same", replay_flags.expect_same,
+                   "exit 1 when the frames differ from the original outputs");
+  replay->add_option("--timeout", replay_flags.timeout, "per call")->default_str("5m");
+  add_format(replay);
+  replay->footer(
+      "Without --actor/--envelope every failed hop is replayed. Each call carries the header\n"
+      "x-meshtrace-replay (a fresh id), in HTTP and in the envelope's headers.\n"
+      "Exit 0 when every replayed hop now succeeds, 1 when one fails again or was not replayed.\n\n"
+      "Examples:\n"
+      "  meshtrace replay TRACE_ID --socket /var/run/asya/asya-runtime.sock\n"
+      "  meshtrace replay TRACE_ID --envelope ENVELOPE_ID --actor price --dry-run");
 
   int brokers = 1;
   std::string topics;
@@ -76,6 +657,13 @@ int RunCli(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
   }
+  if (traces->parsed()) return RunTraces(g, list_flags, format);
+  if (show->parsed()) return RunShow(g, show_id, format);
+  if (report->parsed()) {
+    return RunReport(g, report_id, report_html, report_json, report_failed, report_since, report_dir);
+  }
+  if (diff->parsed()) return RunDiff(g, diff_a, diff_b, diff_ignore, format);
+  if (replay->parsed()) return RunReplay(g, replay_flags, format);
   if (dev_kafka->parsed()) return RunDevKafka(brokers, topics);
   return kExitUsage;
 }

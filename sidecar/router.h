@@ -10,7 +10,7 @@
 #include "common/clock.h"
 #include "common/envelope.h"
 #include "common/envelope_status.h"
-#include "sidecar/runtime_client.h"
+#include "common/runtime_client.h"
 
 namespace meshtrace::sidecar {
 

@@ -17,7 +17,7 @@
 #include "sidecar/event_emitter.h"
 #include "sidecar/kafka_queue.h"
 #include "sidecar/router.h"
-#include "sidecar/runtime_client.h"
+#include "common/runtime_client.h"
 
 namespace meshtrace::sidecar {
 namespace {

@@ -1,5 +1,5 @@
 // The runtime client against the example runtime as a real process on a real Unix socket.
-#include "sidecar/runtime_client.h"
+#include "common/runtime_client.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

@@ -20,8 +20,11 @@ v1::LifecycleEvent& TraceBuilder::Next(const std::string& envelope_id, const std
   return e;
 }
 
-std::string TraceBuilder::CaptureJson(const std::string& id, const std::string& curr) const {
-  return R"({"id":")" + id + R"(","route":{"prev":[],"curr":")" + curr +
+std::string TraceBuilder::CaptureJson(const std::string& id, const std::vector<std::string>& prev,
+                                      const std::string& curr) const {
+  std::string list;
+  for (const auto& p : prev) list += (list.empty() ? "\"" : ",\"") + p + "\"";
+  return R"({"id":")" + id + R"(","route":{"prev":[)" + list + R"(],"curr":")" + curr +
          R"(","next":[]},"headers":{"trace_id":")" + trace_id_ + R"("},"payload":)" + payload_ + "}";
 }
 
@@ -35,7 +38,8 @@ TraceBuilder& TraceBuilder::Receive(const std::string& envelope_id, const std::s
   r->set_topic("asya-t-" + actor);
   r->set_offset(offset >= 0 ? offset : offsets_[actor]++);
   r->set_attempt(1);
-  r->mutable_input()->set_envelope_json(CaptureJson(envelope_id, actor));
+  prev_[envelope_id + '\0' + actor] = prev;
+  r->mutable_input()->set_envelope_json(CaptureJson(envelope_id, prev, actor));
   r->mutable_input()->set_original_size(r->input().envelope_json().size());
   return *this;
 }
@@ -71,7 +75,10 @@ TraceBuilder& TraceBuilder::Route(const std::string& envelope_id, const std::str
   r->set_to_actor(to_actor);
   r->set_phase(phase);
   r->set_reason(reason);
-  r->mutable_output()->set_envelope_json(CaptureJson(new_id, to_actor));
+  std::vector<std::string> prev = prev_[envelope_id + '\0' + actor];
+  if (message_type != "sump") prev.push_back(actor);
+  r->mutable_output()->set_envelope_json(
+      CaptureJson(new_id, prev, message_type == "routing" ? to_actor : message_type == "sink" ? "" : actor));
   r->mutable_output()->set_original_size(r->output().envelope_json().size());
   return *this;
 }

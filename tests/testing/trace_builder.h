@@ -11,7 +11,9 @@ namespace meshtrace::testing {
 
 // Builds the lifecycle events sidecars emit for a trace, step by step, as the sidecar does:
 // each actor's pod is one source with its own sequence; time advances 1 ms per event unless
-// set. Captures are small envelopes with the given payload. Thread-compatible.
+// set. Captures are envelopes with the given payload and the route the runtime would give them
+// (an output's prev gains the actor; curr is the next actor, "" towards x-sink).
+// Thread-compatible.
 class TraceBuilder {
  public:
   TraceBuilder(std::string trace_id, int64_t start_ns = 1'700'000'000'000'000'000);
@@ -45,13 +47,15 @@ class TraceBuilder {
 
  private:
   v1::LifecycleEvent& Next(const std::string& envelope_id, const std::string& actor);
-  std::string CaptureJson(const std::string& id, const std::string& curr) const;
+  std::string CaptureJson(const std::string& id, const std::vector<std::string>& prev,
+                          const std::string& curr) const;
 
   std::string trace_id_;
   int64_t now_;
   std::string payload_ = R"({"n":1})";
   std::map<std::string, uint64_t> sequences_;
   std::map<std::string, int64_t> offsets_;
+  std::map<std::string, std::vector<std::string>> prev_;  // envelope \0 actor → route.prev
   std::vector<v1::LifecycleEvent> events_;
 };
 

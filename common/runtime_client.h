@@ -9,10 +9,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace meshtrace::sidecar {
+namespace meshtrace {
 
-// An error as the runtime reports it (asya-protocol.md §2.4), or as the sidecar describes a
-// failed call.
+// An error as the runtime reports it (asya-protocol.md §2.4), or as the caller (sidecar,
+// replayer) describes a failed call.
 struct RuntimeError {
   std::string code;  // processing_error, msg_parsing_error, connection_error, timeout, bad_reply
   std::string type;  // e.g. ValueError
@@ -52,6 +52,8 @@ class RuntimeClient {
   virtual RuntimeReply Invoke(std::string_view envelope_json, absl::Duration timeout) = 0;
   // GET /healthz: OK when the runtime answers 200.
   virtual absl::Status Health(absl::Duration timeout) = 0;
+  // Sends `name: value` with every later /invoke (e.g. x-meshtrace-replay on a replay).
+  virtual void SetRequestHeader(std::string name, std::string value) = 0;
 };
 
 // HTTP/1.1 over the Unix socket at `socket_path`: accepts HTTP/1.0 and 1.1 replies,
@@ -59,4 +61,4 @@ class RuntimeClient {
 // call, as the reference runtime closes each one.
 std::unique_ptr<RuntimeClient> NewUdsRuntimeClient(const std::string& socket_path);
 
-}  // namespace meshtrace::sidecar
+}  // namespace meshtrace

@@ -1,4 +1,4 @@
-#include "sidecar/runtime_client.h"
+#include "common/runtime_client.h"
 
 #include <poll.h>
 #include <simdjson.h>
@@ -13,7 +13,7 @@
 
 #include "absl/time/clock.h"
 
-namespace meshtrace::sidecar {
+namespace meshtrace {
 namespace {
 
 namespace od = simdjson::ondemand;
@@ -376,9 +376,8 @@ class UdsRuntimeClient : public RuntimeClient {
   RuntimeReply Invoke(std::string_view envelope_json, absl::Duration timeout) override {
     const absl::Time start = absl::Now();
     std::string head =
-        "POST /invoke HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        "Content-Length: " +
-        std::to_string(envelope_json.size()) + "\r\n\r\n";
+        "POST /invoke HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
+        extra_headers_ + "Content-Length: " + std::to_string(envelope_json.size()) + "\r\n\r\n";
     Exchange exchange(socket_path_, timeout);
     Exchange::Outcome outcome = exchange.Run(head, envelope_json);
     RuntimeReply reply =
@@ -387,6 +386,10 @@ class UdsRuntimeClient : public RuntimeClient {
             : Failure(outcome, exchange.error());
     reply.duration = absl::Now() - start;
     return reply;
+  }
+
+  void SetRequestHeader(std::string name, std::string value) override {
+    extra_headers_ += name + ": " + value + "\r\n";
   }
 
   absl::Status Health(absl::Duration timeout) override {
@@ -430,6 +433,7 @@ class UdsRuntimeClient : public RuntimeClient {
   }
 
   std::string socket_path_;
+  std::string extra_headers_;  // "name: value\r\n" lines
 };
 
 }  // namespace
@@ -438,4 +442,4 @@ std::unique_ptr<RuntimeClient> NewUdsRuntimeClient(const std::string& socket_pat
   return std::make_unique<UdsRuntimeClient>(socket_path);
 }
 
-}  // namespace meshtrace::sidecar
+}  // namespace meshtrace
