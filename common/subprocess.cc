@@ -1,4 +1,6 @@
-#include "tests/testing/subprocess.h"
+#include "common/subprocess.h"
+
+#include <sys/prctl.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,12 +16,23 @@
 
 extern char** environ;
 
-namespace meshtrace::testing {
+namespace meshtrace {
 
 absl::StatusOr<Subprocess> Subprocess::Start(const std::vector<std::string>& argv,
-                                             const std::map<std::string, std::string>& env) {
+                                             const std::map<std::string, std::string>& env,
+                                             const std::string& stderr_file) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return absl::InternalError("pipe failed");
+  int err_fd = -1;
+  if (!stderr_file.empty()) {
+    err_fd = open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (err_fd < 0) {
+      close(fds[0]);
+      close(fds[1]);
+      return absl::FailedPreconditionError("cannot open " + stderr_file + ": " + strerror(errno));
+    }
+  }
+  const pid_t parent = getpid();
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
@@ -37,9 +50,17 @@ absl::StatusOr<Subprocess> Subprocess::Start(const std::vector<std::string>& arg
   args.push_back(nullptr);
 
   pid_t pid = fork();
-  if (pid < 0) return absl::InternalError("fork failed");
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    if (err_fd >= 0) close(err_fd);
+    return absl::InternalError("fork failed");
+  }
   if (pid == 0) {
     dup2(fds[1], STDOUT_FILENO);
+    if (err_fd >= 0) dup2(err_fd, STDERR_FILENO);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the parent died before prctl
     // The child gets default signal handling and mask whatever the test did.
     sigset_t none;
     sigemptyset(&none);
@@ -48,6 +69,7 @@ absl::StatusOr<Subprocess> Subprocess::Start(const std::vector<std::string>& arg
     _exit(127);
   }
   close(fds[1]);
+  if (err_fd >= 0) close(err_fd);
   Subprocess p;
   p.pid_ = pid;
   p.stdout_fd_ = fds[0];
@@ -140,4 +162,4 @@ absl::StatusOr<RunResult> Run(const std::vector<std::string>& argv,
   return result;
 }
 
-}  // namespace meshtrace::testing
+}  // namespace meshtrace
