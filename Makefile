@@ -34,9 +34,7 @@ fuzz: setup build-fuzz/build.ninja
 	    -print_final_stats=1 build-fuzz/corpus fuzz/corpus 2>&1 | tail -n 12
 
 demo: build
-	@if build/bin/meshtrace --help 2>/dev/null | grep -qE '^ +demo( |$$)'; then \
-	    ./build/bin/meshtrace demo; \
-	  else echo "make demo: the demo is not built yet (see the open issue for 'meshtrace demo')"; fi
+	./build/bin/meshtrace demo $(DEMO_ARGS)
 
 build-release/build.ninja:
 	cmake --preset release

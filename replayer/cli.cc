@@ -19,9 +19,11 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/runtime_client.h"
+#include "replayer/demo.h"
 #include "replayer/dev_kafka.h"
 #include "replayer/query_client.h"
 #include "replayer/replay.h"
+#include "replayer/reports.h"
 
 namespace meshtrace::replayer {
 namespace {
@@ -333,54 +335,21 @@ int RunShow(Global& g, const std::string& id, const std::string& format) {
   return 0;
 }
 
-bool WriteFile(const std::string& path, const std::string& body) {
-  std::ofstream out(path, std::ios::binary);
-  out << body;
-  return static_cast<bool>(out);
-}
-
 int RunReport(Global& g, const std::string& id, const std::string& html_path,
               const std::string& json_path, bool failed, const std::string& since,
               const std::string& dir) {
   if (failed) {
     if (dir.empty()) return Fail("report", absl::InvalidArgumentError("--failed needs --dir DIR"));
-    ListFlags flags;
-    flags.outcome = "failed";
-    flags.since = since;
-    flags.limit = 1000;
-    auto request = flags.Request();
-    if (!request.ok()) return Fail("report", request.status());
-    auto list = g.Client().List(*request);
-    if (!list.ok()) return Fail("report", list.status());
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    std::string index =
-        "<!doctype html><html><head><meta charset=utf-8><title>meshtrace: failed traces</title>"
-        "<style>body{font:14px system-ui,sans-serif;margin:24px}td{padding:2px 12px 2px 0}"
-        "</style></head><body><h1>Failed traces</h1><table>";
-    for (const auto& s : list->traces()) {
-      auto rendered = g.Client().Render(s.trace_id(), "html");
-      if (!rendered.ok()) return Fail("report", rendered.status());
-      std::string file;
-      for (char c : s.trace_id()) file += std::isalnum(static_cast<unsigned char>(c)) || c == '-' ? c : '_';
-      file += ".html";
-      if (!WriteFile(dir + "/" + file, rendered->body())) {
-        return Fail("report", absl::FailedPreconditionError("cannot write " + dir + "/" + file));
-      }
-      auto esc = [](std::string t) {
-        std::string o;
-        for (char c : t) o += c == '<' ? "&lt;" : c == '&' ? "&amp;" : c == '"' ? "&quot;" : std::string(1, c);
-        return o;
-      };
-      index += "<tr><td>" + esc(TimeText(s.started_at_ns())) + "</td><td><a href=\"" + esc(file) +
-               "\">" + esc(s.trace_id()) + "</a></td><td>" + esc(s.headline()) + "</td></tr>";
+    int64_t since_ns = 0;
+    if (!since.empty()) {
+      auto t = ParseWhen("--since", since);
+      if (!t.ok()) return Fail("report", t.status());
+      since_ns = *t;
     }
-    index += "</table></body></html>\n";
-    if (!WriteFile(dir + "/index.html", index)) {
-      return Fail("report", absl::FailedPreconditionError("cannot write " + dir + "/index.html"));
-    }
-    std::cout << "wrote " << list->traces_size() << " report" << (list->traces_size() == 1 ? "" : "s")
-              << " and " << dir << "/index.html\n";
+    auto written = WriteFailedReports(g.Client(), since_ns, dir);
+    if (!written.ok()) return Fail("report", written.status());
+    std::cout << "wrote " << written->written << " report" << (written->written == 1 ? "" : "s")
+              << " and " << written->index << "\n";
     return 0;
   }
   if (id.empty()) return Fail("report", absl::InvalidArgumentError("give a TRACE_ID (or --failed --dir DIR)"));
@@ -635,6 +604,28 @@ int RunCli(int argc, char** argv) {
       "  meshtrace replay TRACE_ID --socket /var/run/asya/asya-runtime.sock\n"
       "  meshtrace replay TRACE_ID --envelope ENVELOPE_ID --actor price --dry-run");
 
+  DemoOptions demo_options;
+  CLI::App* demo = app.add_subcommand(
+      "demo", "Run a whole traced mesh on this machine and show what meshtrace finds");
+  demo->add_option("--envelopes", demo_options.envelopes, "sign-ups to produce")->default_val(300);
+  demo->add_option("--seed", demo_options.seed, "seed of the generated sign-ups")->default_val(42);
+  demo->add_option("--fail-rate", demo_options.fail_rate, "share of declined cards")->default_val(0.1);
+  demo->add_option("--dir", demo_options.dir, "where data, sockets, logs and reports go")
+      ->default_val("meshtrace-demo");
+  demo->add_option("--grpc-port", demo_options.grpc_port, "collector gRPC port")->default_val(7700);
+  demo->add_option("--http-port", demo_options.http_port, "collector UI/API port")->default_val(7701);
+  demo->add_flag("--keep-running", demo_options.keep_running,
+                 "leave the mesh up for exploring until Ctrl-C");
+  demo->footer(
+      "Starts, as child processes on loopback: a Kafka (librdkafka's mock cluster), a collector,\n"
+      "and an onboarding mesh create-account → issue-token → setup-payment → send-welcome (which\n"
+      "fans out) plus x-sink and x-sump, each a meshtrace-sidecar beside an example runtime.\n"
+      "setup-payment fails for declined cards. Prints a summary, report paths, the UI address and\n"
+      "a replay command. Nothing is left running afterwards, even on Ctrl-C.\n\n"
+      "Examples:\n"
+      "  meshtrace demo\n"
+      "  meshtrace demo --keep-running --envelopes 1000");
+
   int brokers = 1;
   std::string topics;
   CLI::App* dev_kafka = app.add_subcommand(
@@ -665,6 +656,11 @@ int RunCli(int argc, char** argv) {
   if (diff->parsed()) return RunDiff(g, diff_a, diff_b, diff_ignore, format);
   if (replay->parsed()) return RunReplay(g, replay_flags, format);
   if (dev_kafka->parsed()) return RunDevKafka(brokers, topics);
+  if (demo->parsed()) {
+    std::error_code ec;
+    demo_options.bin_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+    return RunDemo(demo_options);
+  }
   return kExitUsage;
 }
 

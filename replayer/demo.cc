@@ -1,0 +1,384 @@
+#include "replayer/demo.h"
+
+#include <arpa/inet.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/subprocess.h"
+#include "replayer/query_client.h"
+#include "replayer/reports.h"
+
+namespace meshtrace::replayer {
+namespace {
+
+constexpr char kNamespace[] = "demo";
+
+struct ActorSpec {
+  std::string name;
+  std::vector<std::string> runtime_args;
+  bool end_actor = false;
+};
+
+std::vector<ActorSpec> Mesh() {
+  return {
+      {"create-account", {"--handler", "enrich"}},
+      {"issue-token", {"--handler", "enrich", "--sleep-ms", "2"}},
+      {"setup-payment",
+       {"--handler", "enrich", "--fail-when", "card_declined", "--fail-type",
+        "payments.CardDeclinedError", "--fail-mro", "payments.PaymentError,Exception",
+        "--fail-message", "card declined by issuer (code 51: insufficient funds)"}},
+      {"send-welcome", {"--handler", "fanout", "--fanout", "2"}},  // an email and an SMS
+      {"x-sink", {"--handler", "echo"}, true},
+      {"x-sump", {"--handler", "echo"}, true},
+  };
+}
+
+std::string Topic(const std::string& actor) { return absl::StrCat("asya-", kNamespace, "-", actor); }
+
+bool PortFree(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int yes = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+// A sign-up as the mesh's first actor receives it. Ids are random-looking but fixed by seed.
+std::string SignUp(std::mt19937& rng, int n, bool declined) {
+  auto hex = [&rng](int digits) {
+    std::string s;
+    for (int i = 0; i < digits; ++i) s += "0123456789abcdef"[rng() % 16];
+    return s;
+  };
+  const std::string id = absl::StrCat(hex(8), "-", hex(4), "-4", hex(3), "-a", hex(3), "-", hex(12));
+  static const char* const kPlans[] = {"free", "pro", "team"};
+  nlohmann::ordered_json envelope = {
+      {"id", id},
+      {"route", {{"prev", nlohmann::json::array()},
+                 {"curr", "create-account"},
+                 {"next", {"issue-token", "setup-payment", "send-welcome"}}}},
+      {"headers", nlohmann::json::object()},
+      {"payload",
+       {{"user_id", absl::StrFormat("u-%05d", n)},
+        {"email", absl::StrFormat("user%05d@example.com", n)},
+        {"plan", kPlans[rng() % 3]},
+        {"card", {{"last4", declined ? "0002" : "4242"}, {"exp", "12/29"}}},
+        {"card_declined", declined}}}};
+  return envelope.dump();
+}
+
+absl::Status Produce(const std::string& brokers, const std::string& topic,
+                     const std::vector<std::string>& values) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", brokers, err);
+  conf->set("linger.ms", "5", err);
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+  if (!producer) return absl::InternalError("cannot create a Kafka producer: " + err);
+  for (const std::string& v : values) {
+    while (true) {
+      RdKafka::ErrorCode code = producer->produce(
+          topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          const_cast<char*>(v.data()), v.size(), nullptr, 0, 0, nullptr);
+      if (code == RdKafka::ERR_NO_ERROR) break;
+      if (code != RdKafka::ERR__QUEUE_FULL) {
+        return absl::InternalError("produce to " + topic + ": " + RdKafka::err2str(code));
+      }
+      producer->poll(50);
+    }
+    producer->poll(0);
+  }
+  if (producer->flush(30'000) != RdKafka::ERR_NO_ERROR) {
+    return absl::DeadlineExceededError("Kafka did not take the sign-ups within 30 s");
+  }
+  return absl::OkStatus();
+}
+
+class Demo {
+ public:
+  explicit Demo(const DemoOptions& o) : o_(o) {}
+
+  int Run() {
+    if (o_.envelopes < 1 || o_.envelopes > 100'000) return Usage("--envelopes: 1 to 100000");
+    if (o_.fail_rate < 0 || o_.fail_rate > 1) return Usage("--fail-rate: 0 to 1");
+    for (auto [port, flag] : {std::pair{o_.grpc_port, "--grpc-port"}, std::pair{o_.http_port, "--http-port"}}) {
+      if (!PortFree(port)) {
+        return Usage(absl::StrCat("port ", port, " on 127.0.0.1 is in use (a collector or another demo?); "
+                                  "stop it or pass ", flag));
+      }
+    }
+    WatchSignals();
+    dir_ = std::filesystem::absolute(o_.dir).string();
+    for (const char* sub : {"data", "sockets", "logs", "reports"}) {
+      std::filesystem::remove_all(dir_ + "/" + sub);
+      std::filesystem::create_directories(dir_ + "/" + sub);
+    }
+    const int code = Steps();
+    Shutdown();
+    return code;
+  }
+
+ private:
+  int Usage(const std::string& message) {
+    std::cerr << "meshtrace demo: " << message << "\n";
+    return 2;
+  }
+  int Failed(const std::string& message) {
+    std::cerr << "meshtrace demo: " << message << "\n  logs: " << dir_ << "/logs/\n";
+    return 1;
+  }
+  void Say(const std::string& line) { std::cout << line << std::endl; }
+
+  void WatchSignals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([set, this] {
+      int sig = 0;
+      sigwait(&set, &sig);
+      interrupted_ = true;
+    }).detach();
+  }
+
+  std::string Log(const std::string& name) const { return dir_ + "/logs/" + name + ".log"; }
+
+  absl::Status Start(const std::string& name, const std::vector<std::string>& argv,
+                     const std::map<std::string, std::string>& env = {}) {
+    auto child = Subprocess::Start(argv, env, Log(name));
+    if (!child.ok()) return child.status();
+    children_.emplace_back(name, *std::move(child));
+    return absl::OkStatus();
+  }
+
+  // The first child that exited, or "".
+  std::string DeadChild() {
+    for (auto& [name, child] : children_) {
+      if (child.running() && child.Wait(absl::ZeroDuration()).ok()) return name;
+    }
+    return "";
+  }
+
+  int Steps() {
+    Say(absl::StrCat("meshtrace demo: an onboarding mesh on this machine, files in ", dir_));
+    // Kafka.
+    std::vector<std::string> topics;
+    for (const ActorSpec& a : Mesh()) topics.push_back(Topic(a.name));
+    std::string topic_list;
+    for (const auto& t : topics) topic_list += (topic_list.empty() ? "" : ",") + t;
+    if (auto s = Start("kafka", {o_.bin_dir + "/meshtrace", "dev-kafka", "--topics", topic_list}); !s.ok()) {
+      return Failed(std::string(s.message()));
+    }
+    auto brokers = children_.back().second.ReadLine(absl::Seconds(20));
+    if (!brokers.ok()) return Failed("the embedded Kafka did not start");
+    Say("  kafka      " + *brokers + " (librdkafka's mock cluster)");
+    // Collector.
+    const std::string grpc = absl::StrCat("127.0.0.1:", o_.grpc_port);
+    if (auto s = Start("collector", {o_.bin_dir + "/meshtrace-collector", "--data-dir", dir_ + "/data",
+                                     "--grpc-listen", grpc, "--http-listen",
+                                     absl::StrCat("127.0.0.1:", o_.http_port), "--stall-timeout", "30s"});
+        !s.ok()) {
+      return Failed(std::string(s.message()));
+    }
+    client_ = NewGrpcQueryClient(grpc, "");
+    const absl::Time ready_by = absl::Now() + absl::Seconds(20);
+    while (!client_->List(v1::ListTracesRequest()).ok()) {
+      if (absl::Now() > ready_by || !DeadChild().empty()) return Failed("the collector did not start");
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    Say(absl::StrCat("  collector  gRPC ", grpc, ", UI http://127.0.0.1:", o_.http_port, "/"));
+    // Actors.
+    std::string chain;
+    for (const ActorSpec& a : Mesh()) {
+      const std::string sockets = dir_ + "/sockets/" + a.name;
+      std::filesystem::create_directories(sockets);
+      std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir", sockets};
+      runtime.insert(runtime.end(), a.runtime_args.begin(), a.runtime_args.end());
+      if (auto s = Start(a.name + ".runtime", runtime); !s.ok()) return Failed(std::string(s.message()));
+      std::map<std::string, std::string> env = {
+          {"ASYA_ACTOR_NAME", a.name},
+          {"ASYA_NAMESPACE", kNamespace},
+          {"ASYA_KAFKA_BROKERS", *brokers},
+          {"ASYA_KAFKA_PROPERTIES", "session.timeout.ms=6000,heartbeat.interval.ms=500"},
+          {"ASYA_SOCKET_DIR", sockets},
+          {"ASYA_METRICS_ADDR", "127.0.0.1:0"},
+          {"ASYA_IS_END_ACTOR", a.end_actor ? "true" : "false"},
+          {"ASYA_RUNTIME_READY_TIMEOUT", "30s"},
+          {"MESHTRACE_COLLECTOR", grpc},
+      };
+      if (auto s = Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env); !s.ok()) {
+        return Failed(std::string(s.message()));
+      }
+      if (!a.end_actor) chain += (chain.empty() ? "" : " → ") + a.name;
+    }
+    Say("  actors     " + chain + " (+ x-sink, x-sump), each a meshtrace-sidecar + example runtime");
+
+    // Sign-ups.
+    std::mt19937 rng(o_.seed);
+    std::vector<std::string> signups;
+    int declined = 0;
+    for (int i = 0; i < o_.envelopes; ++i) {
+      const bool fail = std::uniform_real_distribution<double>(0, 1)(rng) < o_.fail_rate;
+      declined += fail;
+      signups.push_back(SignUp(rng, i + 1, fail));
+    }
+    const absl::Time started = absl::Now();
+    if (auto s = Produce(*brokers, Topic("create-account"), signups); !s.ok()) {
+      return Failed(std::string(s.message()));
+    }
+    Say(absl::StrCat("\nproduced ", o_.envelopes, " sign-ups (", declined,
+                     " with a card the issuer declines); waiting for every trace to settle..."));
+    return WaitAndReport(started);
+  }
+
+  struct Tally {
+    int total = 0, open = 0;
+    std::map<std::string, int> verdicts, outcomes;
+    std::map<std::string, int> failures;  // "actor  error" → count
+    std::vector<v1::TraceSummary> failed;
+  };
+
+  absl::StatusOr<Tally> Count() {
+    Tally t;
+    v1::ListTracesRequest r;
+    r.set_limit(1000);
+    do {
+      auto page = client_->List(r);
+      if (!page.ok()) return page.status();
+      for (const auto& s : page->traces()) {
+        ++t.total;
+        const char* verdicts[] = {"unknown", "open", "complete", "stalled", "partial"};
+        const char* outcomes[] = {"unknown", "succeeded", "failed", "mixed"};
+        ++t.verdicts[verdicts[s.verdict()]];
+        if (s.verdict() == v1::VERDICT_OPEN) ++t.open;
+        if (s.verdict() != v1::VERDICT_OPEN) ++t.outcomes[outcomes[s.outcome()]];
+        if (s.outcome() == v1::OUTCOME_FAILED || s.outcome() == v1::OUTCOME_MIXED) {
+          ++t.failures[absl::StrCat(s.ended_at_actor(), "\t", s.error_type())];
+          t.failed.push_back(s);
+        }
+      }
+      r.set_cursor(page->next_cursor());
+    } while (!r.cursor().empty());
+    return t;
+  }
+
+  int WaitAndReport(absl::Time started) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(120);
+    absl::StatusOr<Tally> tally;
+    absl::Time last_progress = absl::Now();
+    while (true) {
+      if (interrupted_) return Failed("interrupted");
+      if (std::string dead = DeadChild(); !dead.empty()) {
+        return Failed(dead + " exited unexpectedly (see " + Log(dead) + ")");
+      }
+      tally = Count();
+      if (tally.ok() && tally->total >= o_.envelopes && tally->open == 0) break;
+      if (absl::Now() > deadline) {
+        return Failed(absl::StrCat("not settled after 120 s: ", tally.ok() ? tally->total : 0,
+                                   " traces seen, ", tally.ok() ? tally->open : 0, " open"));
+      }
+      if (tally.ok() && absl::Now() - last_progress > absl::Seconds(3)) {
+        Say(absl::StrCat("  ", tally->total - tally->open, " of ", o_.envelopes, " settled"));
+        last_progress = absl::Now();
+      }
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    Say(absl::StrFormat("all %d traces settled in %.1f s\n", tally->total,
+                        absl::ToDoubleSeconds(absl::Now() - started)));
+    std::string verdicts, outcomes;
+    for (const auto& [v, n] : tally->verdicts) absl::StrAppend(&verdicts, "  ", v, " ", n);
+    for (const auto& [o, n] : tally->outcomes) absl::StrAppend(&outcomes, "  ", o, " ", n);
+    Say("verdicts:" + verdicts);
+    Say("outcomes:" + outcomes);
+    if (!tally->failures.empty()) {
+      Say("\nfailures by actor and error:");
+      for (const auto& [key, n] : tally->failures) {
+        const auto tab = key.find('\t');
+        Say(absl::StrFormat("  %-15s %-32s %5d", key.substr(0, tab), key.substr(tab + 1), n));
+      }
+    }
+    auto reports = WriteFailedReports(*client_, 0, dir_ + "/reports");
+    if (!reports.ok()) return Failed(std::string(reports.status().message()));
+    Say("\nreports:");
+    if (!reports->first_report.empty()) Say("  one failed trace  " + reports->first_report);
+    Say("  all failures      " + reports->index);
+    Say(absl::StrCat("  web UI            http://127.0.0.1:", o_.http_port, "/"));
+    if (!tally->failed.empty()) {
+      const v1::TraceSummary& f = tally->failed.front();
+      auto artifact = client_->Get(f.trace_id());
+      if (artifact.ok()) {
+        for (const v1::Hop& hop : artifact->hops()) {
+          if (hop.replay_command().empty()) continue;
+          Say("\nwhat happened to one of them:\n  meshtrace show " + f.trace_id() +
+              "\nreplay its failed hop against the running " + hop.actor() + " runtime:");
+          Say(absl::StrCat("  meshtrace replay ", f.trace_id(), " --envelope ", hop.envelope_id(),
+                           " --actor ", hop.actor(), " --socket ", dir_, "/sockets/", hop.actor(),
+                           "/asya-runtime.sock"));
+          break;
+        }
+      }
+    }
+    if (o_.keep_running) {
+      Say("\nthe mesh keeps running; Ctrl-C stops it");
+      while (!interrupted_) {
+        if (std::string dead = DeadChild(); !dead.empty()) {
+          return Failed(dead + " exited unexpectedly (see " + Log(dead) + ")");
+        }
+        absl::SleepFor(absl::Milliseconds(200));
+      }
+      Say("stopping");
+    } else {
+      Say("\n(the mesh stops now; run `meshtrace demo --keep-running` to explore it and replay)");
+    }
+    return 0;
+  }
+
+  void Shutdown() {
+    // Sidecars first (they drain), then the rest; nothing outlives the demo.
+    for (auto& [name, child] : children_) {
+      if (child.running()) child.Signal(SIGTERM);
+    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    for (auto& [name, child] : children_) {
+      if (!child.running()) continue;
+      absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
+      if (!child.Wait(left).ok()) child.Signal(SIGKILL);
+    }
+    children_.clear();
+    std::filesystem::remove_all(dir_ + "/sockets");
+  }
+
+  DemoOptions o_;
+  std::string dir_;
+  std::vector<std::pair<std::string, Subprocess>> children_;
+  std::unique_ptr<QueryClient> client_;
+  std::atomic<bool> interrupted_{false};
+};
+
+}  // namespace
+
+int RunDemo(const DemoOptions& options) { return Demo(options).Run(); }
+
+}  // namespace meshtrace::replayer

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace meshtrace::replayer {
+
+struct DemoOptions {
+  std::string dir = "meshtrace-demo";  // data, sockets, logs and reports go here
+  int envelopes = 300;
+  uint32_t seed = 42;
+  double fail_rate = 0.1;  // share of sign-ups whose card is declined at setup-payment
+  int grpc_port = 7700;
+  int http_port = 7701;
+  bool keep_running = false;
+  std::string bin_dir;  // where meshtrace-collector, -sidecar and -example-runtime are
+};
+
+// The embedded default (DESIGN.md §9): starts, as child processes on loopback, a Kafka
+// (`meshtrace dev-kafka`), a collector, and an onboarding mesh (create-account → issue-token
+// → setup-payment → send-welcome, plus x-sink and x-sump), each actor a sidecar and an example
+// runtime; produces `envelopes` sign-ups, waits until every trace has settled, and prints a
+// summary, report paths, the UI address and a replay command. With `keep_running` it then
+// waits for Ctrl-C. Children never outlive it. Returns the exit code: 0, 1 when the mesh did
+// not settle or a child died, 2 for a port in use or a bad option.
+int RunDemo(const DemoOptions& options);
+
+}  // namespace meshtrace::replayer

@@ -1,0 +1,169 @@
+// `meshtrace demo` end to end, as a newcomer runs it: every produced sign-up is accounted for,
+// every trace settles with the right verdict and outcome, the failed ones name the failing
+// actor and error, a replay against a fixed runtime succeeds, and nothing is left running.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrace {
+namespace {
+
+using Json = nlohmann::json;
+const std::string kBin = MESHTRACE_BIN_DIR;
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Processes whose command line mentions `needle`.
+int ProcessesMentioning(const std::string& needle) {
+  int n = 0;
+  DIR* proc = opendir("/proc");
+  while (dirent* e = readdir(proc)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+    if (cmdline.find(needle) != std::string::npos) ++n;
+  }
+  closedir(proc);
+  return n;
+}
+
+TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
+  testing::TempDir dir;
+  const int grpc_port = FreePort(), http_port = FreePort();
+  const int kEnvelopes = 120;
+  auto demo = testing::Subprocess::Start(
+      {kBin + "/meshtrace", "demo", "--dir", dir.path(), "--envelopes", std::to_string(kEnvelopes),
+       "--seed", "7", "--fail-rate", "0.2", "--grpc-port", std::to_string(grpc_port), "--http-port",
+       std::to_string(http_port), "--keep-running"});
+  ASSERT_TRUE(demo.ok());
+  std::string out, replay_line;
+  while (true) {
+    auto line = demo->ReadLine(absl::Seconds(120));
+    ASSERT_TRUE(line.ok()) << "demo output so far:\n" << out;
+    out += *line + "\n";
+    if (line->find("meshtrace replay ") != std::string::npos) replay_line = *line;
+    if (line->find("the mesh keeps running") != std::string::npos) break;
+  }
+  EXPECT_NE(out.find(absl::StrCat("all ", kEnvelopes, " traces settled")), std::string::npos) << out;
+  EXPECT_NE(out.find("setup-payment   payments.CardDeclinedError"), std::string::npos) << out;
+  ASSERT_FALSE(replay_line.empty()) << out;
+
+  // Through the HTTP API: every trace complete; succeeded ones end with two envelopes at x-sink
+  // (send-welcome fans out), failed ones with one at x-sump, failing at setup-payment.
+  httplib::Client http("127.0.0.1", http_port);
+  Json list = Json::parse(http.Get("/api/v1/traces?limit=1000")->body);
+  ASSERT_EQ(list["traces"].size(), static_cast<size_t>(kEnvelopes));
+  int failed = 0, at_sink = 0, at_sump = 0;
+  for (const Json& t : list["traces"]) {
+    EXPECT_EQ(t["verdict"], "complete") << t.dump();
+    Json a = Json::parse(http.Get(("/api/v1/traces/" + t["trace_id"].get<std::string>()).c_str())->body);
+    int sink = 0, sump = 0;
+    for (const Json& hop : a["hops"]) {
+      sink += hop["actor"] == "x-sink";
+      sump += hop["actor"] == "x-sump";
+    }
+    at_sink += sink;
+    at_sump += sump;
+    if (t["outcome"] == "failed") {
+      ++failed;
+      EXPECT_EQ(t["ended_at_actor"], "setup-payment");
+      EXPECT_EQ(t["error_type"], "payments.CardDeclinedError");
+      EXPECT_EQ(sump, 1);
+      EXPECT_EQ(sink, 0);
+    } else {
+      EXPECT_EQ(t["outcome"], "succeeded");
+      EXPECT_EQ(sink, 2);
+      EXPECT_EQ(sump, 0);
+    }
+  }
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(at_sump, failed);
+  EXPECT_EQ(at_sink, 2 * (kEnvelopes - failed));
+
+  // Reports were written and name the failing actor and error.
+  std::ifstream index(dir.File("reports/index.html"));
+  std::string index_html((std::istreambuf_iterator<char>(index)), {});
+  EXPECT_NE(index_html.find(absl::StrCat(failed, " failed traces")), std::string::npos);
+
+  // The CLI against the running demo.
+  const std::string cli = absl::StrCat(kBin, "/meshtrace --collector 127.0.0.1:", grpc_port, " ");
+  auto traces = testing::Run({"/bin/sh", "-c", cli + "traces --outcome failed -o json 2>&1"});
+  ASSERT_TRUE(traces.ok());
+  EXPECT_EQ(Json::parse(traces->out)["traces"].size(), static_cast<size_t>(failed));
+
+  // The printed replay command runs against the (still failing) actor; against a runtime with
+  // the fix it succeeds and shows the change.
+  auto again = testing::Run({"/bin/sh", "-c", absl::StrCat(kBin, "/", replay_line.substr(2),
+                                                          " --collector 127.0.0.1:", grpc_port, " 2>&1")});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->exit_code, 1) << again->out;
+  EXPECT_NE(again->out.find("payments.CardDeclinedError"), std::string::npos) << again->out;
+  testing::TempDir fixed_dir;
+  auto fixed = testing::Subprocess::Start(
+      {kBin + "/meshtrace-example-runtime", "--socket-dir", fixed_dir.path(), "--handler", "enrich"});
+  for (int i = 0; i < 100 && !std::filesystem::exists(fixed_dir.File("runtime-ready")); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  std::string fixed_command = replay_line.substr(2, replay_line.find(" --socket ") - 2);
+  auto now = testing::Run({"/bin/sh", "-c", absl::StrCat(kBin, "/", fixed_command, " --socket ",
+                                                        fixed_dir.File("asya-runtime.sock"),
+                                                        " --collector 127.0.0.1:", grpc_port, " 2>&1")});
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->exit_code, 0) << now->out;
+  EXPECT_NE(now->out.find("failed before, succeeds now"), std::string::npos) << now->out;
+
+  // Ctrl-C: everything stops, sockets go, no process of the demo remains.
+  demo->Signal(SIGINT);
+  auto code = demo->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 0);  // Ctrl-C is how --keep-running ends
+  EXPECT_FALSE(std::filesystem::exists(dir.File("sockets")));
+  EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
+}
+
+TEST(DemoTest, APortInUseIsAClearError) {
+  testing::TempDir dir;
+  const int port = FreePort();
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  listen(fd, 1);
+  auto r = testing::Run({"/bin/sh", "-c",
+                         absl::StrCat(kBin, "/meshtrace demo --dir ", dir.path(), " --http-port ",
+                                      port, " 2>&1")});
+  close(fd);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 2);
+  EXPECT_NE(r->out.find(absl::StrCat("port ", port, " on 127.0.0.1 is in use")), std::string::npos)
+      << r->out;
+}
+
+}  // namespace
+}  // namespace meshtrace
