@@ -227,6 +227,7 @@ class Demo {
           {"ASYA_IS_END_ACTOR", a.end_actor ? "true" : "false"},
           {"ASYA_RUNTIME_READY_TIMEOUT", "30s"},
           {"MESHTRACE_COLLECTOR", grpc},
+          {"HOSTNAME", a.name + "-0"},  // the pod name in events and reports
       };
       if (auto s = Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env); !s.ok()) {
         return Failed(std::string(s.message()));
