@@ -36,6 +36,7 @@
 #include "collector/trace_store.h"
 #include "common/log.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/trace_builder.h"
@@ -87,18 +88,6 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))];
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // user+system CPU seconds and RSS (MiB) of a process.
 double CpuSeconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -128,7 +117,7 @@ double RssMiB(pid_t pid) {
 
 struct CollectorProcess {
   testing::TempDir dir;
-  int grpc_port = FreePort(), http_port = FreePort();
+  int grpc_port = testing::FreePort(), http_port = testing::FreePort();
   std::optional<testing::Subprocess> process;
 
   bool Start() {

@@ -27,6 +27,7 @@
 #include "common/runtime_client.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/kafka_helpers.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -73,18 +74,6 @@ struct Result {
   uint64_t events = 0;
 };
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // messages_processed_total summed over statuses, read from the sidecar's /metrics.
 double Processed(httplib::Client& client) {
   auto res = client.Get("/metrics");
@@ -114,7 +103,7 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   const std::string bin = MESHTRACE_BIN_DIR;
   auto runtime = testing::Subprocess::Start(
       {bin + "/meshtrace-example-runtime", "--socket-dir", dir.path(), "--handler", "echo"});
-  const int port = FreePort();
+  const int port = testing::FreePort();
   std::map<std::string, std::string> env = {
       {"ASYA_ACTOR_NAME", "echo-" + group_suffix},
       {"ASYA_KAFKA_BROKERS", brokers},

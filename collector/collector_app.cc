@@ -23,6 +23,7 @@
 #include "collector/trace_store.h"
 #include "common/environment.h"
 #include "common/log.h"
+#include "common/signals.h"
 
 namespace meshtrace::collector {
 namespace {
@@ -212,24 +213,15 @@ int CollectorMain(int argc, char** argv) {
     return loaded.exit_code;
   }
   InitLogging("collector", loaded.config.log_level);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
   CollectorApp app(loaded.config);
+  HandleStopSignals([&app](int sig) {
+    Log(LogLevel::kInfo, std::string("received ") + strsignal(sig) + ": stopping");
+    app.Stop();
+  });
   if (absl::Status s = app.Start(); !s.ok()) {
     std::cerr << "meshtrace-collector: " << s.message() << "\n";
     return 1;
   }
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    Log(LogLevel::kInfo, std::string("received ") + strsignal(sig) + ": stopping");
-    app.Stop();
-  });
-  signals.detach();
   app.Wait();
   app.Stop();
   Log(LogLevel::kInfo, "stopped");

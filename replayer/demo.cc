@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/signals.h"
 #include "common/subprocess.h"
 #include "replayer/query_client.h"
 #include "replayer/reports.h"
@@ -151,16 +152,7 @@ class Demo {
   void Say(const std::string& line) { std::cout << line << std::endl; }
 
   void WatchSignals() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread([set, this] {
-      int sig = 0;
-      sigwait(&set, &sig);
-      interrupted_ = true;
-    }).detach();
+    HandleStopSignals([this](int) { interrupted_ = true; });
   }
 
   std::string Log(const std::string& name) const { return dir_ + "/logs/" + name + ".log"; }

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/redaction.h"
+#include "common/signals.h"
 #include "common/topics.h"
 #include "common/trace_identity.h"
 #include "sidecar/event_emitter.h"
@@ -414,20 +415,11 @@ int SidecarMain(int argc, char** argv) {
   }
   InitLogging("sidecar", loaded.config.log_level);
   // Stop signals are taken by a thread of our own; every other thread has them blocked.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
   SidecarApp app(loaded.config);
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+  HandleStopSignals([&app](int sig) {
     Log(LogLevel::kInfo, std::string("received ") + strsignal(sig) + ": draining");
     app.Stop();
   });
-  signals.detach();
   return app.Run();
 }
 

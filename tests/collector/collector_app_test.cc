@@ -18,6 +18,7 @@
 #include "collector/collector_app.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 #include "meshtrace/v1/query.grpc.pb.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/trace_builder.h"
@@ -423,18 +424,6 @@ TEST_F(CollectorAppTest, SizeLimitDeletesTheOldestTracesFirst) {
 
 // ---- as a process ----
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool WaitHealthy(int http_port) {
   httplib::Client client("127.0.0.1", http_port);
   for (int i = 0; i < 200; ++i) {
@@ -446,7 +435,7 @@ bool WaitHealthy(int http_port) {
 
 TEST(CollectorProcessTest, KillNineLosesNoAckedEvent) {
   testing::TempDir data;
-  const int grpc_port = FreePort(), http_port = FreePort();
+  const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
   const std::vector<std::string> argv = {kBin + "/meshtrace-collector",
                                          "--data-dir=" + data.path(),
                                          absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
@@ -507,7 +496,7 @@ TEST(CollectorProcessTest, StartUpFailuresExitNonZeroWithTheCause) {
                            "--grpc-listen=127.0.0.1:0", "--http-listen=127.0.0.1:0"});
   EXPECT_EQ(dir->exit_code, 1);
   // A port in use.
-  const int http_port = FreePort();
+  const int http_port = testing::FreePort();
   auto first = testing::Subprocess::Start(
       {kBin + "/meshtrace-collector", "--data-dir=" + data.File("a"), "--grpc-listen=127.0.0.1:0",
        absl::StrCat("--http-listen=127.0.0.1:", http_port)});

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -24,18 +25,6 @@ namespace {
 
 using Json = nlohmann::json;
 const std::string kBin = MESHTRACE_BIN_DIR;
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // Processes whose command line mentions `needle`.
 int ProcessesMentioning(const std::string& needle) {
@@ -53,7 +42,7 @@ int ProcessesMentioning(const std::string& needle) {
 
 TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
   testing::TempDir dir;
-  const int grpc_port = FreePort(), http_port = FreePort();
+  const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
   const int kEnvelopes = 120;
   auto demo = testing::Subprocess::Start(
       {kBin + "/meshtrace", "demo", "--dir", dir.path(), "--envelopes", std::to_string(kEnvelopes),
@@ -147,7 +136,7 @@ TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
 
 TEST(DemoTest, APortInUseIsAClearError) {
   testing::TempDir dir;
-  const int port = FreePort();
+  const int port = testing::FreePort();
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/trace_builder.h"
@@ -25,18 +26,6 @@ namespace {
 using Json = nlohmann::json;
 using testing::TraceBuilder;
 const std::string kBin = MESHTRACE_BIN_DIR;
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 std::vector<v1::LifecycleEvent> Chain(const std::string& id, const std::vector<std::string>& actors,
                                       const std::string& payload) {
@@ -77,8 +66,8 @@ class QueryCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new testing::TempDir();
-    grpc_port_ = FreePort();
-    http_port_ = FreePort();
+    grpc_port_ = testing::FreePort();
+    http_port_ = testing::FreePort();
     collector_ = new testing::Subprocess(*testing::Subprocess::Start(
         {kBin + "/meshtrace-collector", "--data-dir=" + data_->path(),
          absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port_),
