@@ -71,14 +71,14 @@ std::vector<v1::LifecycleEvent> MakeTrace(const std::string& id, int hops, bool 
       b.Route(e, actor, e, "x-sump", "sump", "failed", "RuntimeError");
     } else {
       b.Result(e, actor);
-      b.Route(e, actor, e, last ? "x-sink" : absl::StrCat("actor-", i + 1), last ? "sink" : "routing",
-              last ? "succeeded" : "pending", last ? "Completed" : "");
+      b.Route(e, actor, e, last ? "x-sink" : absl::StrCat("actor-", i + 1),
+              last ? "sink" : "routing", last ? "succeeded" : "pending", last ? "Completed" : "");
     }
     prev.push_back(actor);
   }
   const std::string end = fail ? "x-sump" : "x-sink";
-  b.Receive(e, end, prev).Terminate(e, end, fail ? "failed" : "succeeded",
-                                    fail ? "RuntimeError" : "Completed");
+  b.Receive(e, end, prev)
+      .Terminate(e, end, fail ? "failed" : "succeeded", fail ? "RuntimeError" : "Completed");
   return b.Take();
 }
 
@@ -219,7 +219,8 @@ std::vector<v1::EventBatch> MakeBatches(size_t events, size_t per_batch, int hop
   uint64_t id = 0;
   const int64_t now = absl::ToUnixNanos(absl::Now());
   for (size_t t = 0, n = 0; n < events; ++t) {
-    for (auto& e : MakeTrace(absl::StrCat("trace-", t), hops, t % 10 == 0, now + t * 1000, payload)) {
+    for (auto& e :
+         MakeTrace(absl::StrCat("trace-", t), hops, t % 10 == 0, now + t * 1000, payload)) {
       *batch.add_events() = std::move(e);
       ++n;
       if (static_cast<size_t>(batch.events_size()) == per_batch) {
@@ -252,7 +253,8 @@ double RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches) {
   for (const v1::EventBatch& batch : batches) {
     rocksdb::WriteBatch wb;
     for (const auto& e : batch.events()) {
-      wb.Put(absl::StrCat(e.trace_id(), "/", e.source_id(), "/", e.sequence()), e.SerializeAsString());
+      wb.Put(absl::StrCat(e.trace_id(), "/", e.source_id(), "/", e.sequence()),
+             e.SerializeAsString());
       ++events;
     }
     db->Write(sync, &wb);
@@ -261,8 +263,9 @@ double RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches) {
 }
 
 void Ingest(size_t events, int streams) {
-  std::printf("== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing), %d streams\n",
-              events, streams);
+  std::printf(
+      "== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing), %d streams\n",
+      events, streams);
   std::vector<v1::EventBatch> batches = MakeBatches(events, 1000, 5);
   size_t bytes = 0;
   for (const auto& b : batches) bytes += b.ByteSizeLong();
@@ -282,21 +285,24 @@ void Ingest(size_t events, int streams) {
   DriveResult r = Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), batches, streams, 8);
   const double cpu = CpuSeconds(pid) - cpu0;
   const double rate = static_cast<double>(r.accepted) / r.seconds;
-  std::printf("meshtrace-collector, acked durable:                    %9.0f events/s  (%.2fx the "
-              "raw baseline)\n",
-              rate, rate / raw);
+  std::printf(
+      "meshtrace-collector, acked durable:                    %9.0f events/s  (%.2fx the "
+      "raw baseline)\n",
+      rate, rate / raw);
   std::printf("   accepted %llu of %zu; collector CPU %.2f s = %.1f us/event; RSS %.0f MiB\n",
               static_cast<unsigned long long>(r.accepted), events, cpu,
               cpu * 1e6 / static_cast<double>(r.accepted), RssMiB(pid));
-  std::printf("   ack latency (the closing event's trace is complete in that same write): p50 "
-              "%.1f ms, p99 %.1f ms\n",
-              Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99));
-  std::printf("   traces settled: %.0f, open: %.0f\n",
-              collector.Metric(
-                  R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
-                  collector.Metric(
-                      R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
-              collector.Metric("meshtrace_collector_traces_open"));
+  std::printf(
+      "   ack latency (the closing event's trace is complete in that same write): p50 "
+      "%.1f ms, p99 %.1f ms\n",
+      Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99));
+  std::printf(
+      "   traces settled: %.0f, open: %.0f\n",
+      collector.Metric(
+          R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
+          collector.Metric(
+              R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
+      collector.Metric("meshtrace_collector_traces_open"));
 }
 
 // Completion latency at a steady rate below saturation: every batch closes traces, and a
@@ -304,20 +310,26 @@ void Ingest(size_t events, int streams) {
 // moment the verdict is stored.
 void Complete(double rate) {
   const size_t events = static_cast<size_t>(rate * 10);  // 10 s
-  std::printf("== completion: %.0f events/s for 10 s in batches of 100 (a sidecar flushes every "
-              "20 ms)\n", rate);
+  std::printf(
+      "== completion: %.0f events/s for 10 s in batches of 100 (a sidecar flushes every "
+      "20 ms)\n",
+      rate);
   std::vector<v1::EventBatch> batches = MakeBatches(events, 100, 5);
   CollectorProcess collector;
   if (!collector.Start()) return;
   DriveResult r = Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), batches, 2, 64, rate);
-  std::printf("ack (= complete verdict stored) latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
-              "achieved %.0f events/s\n",
-              Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99), Percentile(r.ack_ms, 1.0),
-              static_cast<double>(r.accepted) / r.seconds);
-  std::printf("   traces settled complete: %.0f, open: %.0f\n",
-              collector.Metric(R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
-                  collector.Metric(R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
-              collector.Metric("meshtrace_collector_traces_open"));
+  std::printf(
+      "ack (= complete verdict stored) latency: p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
+      "achieved %.0f events/s\n",
+      Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99), Percentile(r.ack_ms, 1.0),
+      static_cast<double>(r.accepted) / r.seconds);
+  std::printf(
+      "   traces settled complete: %.0f, open: %.0f\n",
+      collector.Metric(
+          R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
+          collector.Metric(
+              R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
+      collector.Metric("meshtrace_collector_traces_open"));
 }
 
 void Memory(size_t traces) {
@@ -351,9 +363,10 @@ void Memory(size_t traces) {
   absl::SleepFor(absl::Seconds(1));
   const double rss = RssMiB(pid);
   std::printf("baseline idle collector RSS:                 %6.0f MiB\n", idle);
-  std::printf("collector RSS with %.0f open traces:     %6.0f MiB  (+%.0f MiB, %.2f KiB per trace)\n",
-              collector.Metric("meshtrace_collector_traces_open"), rss, rss - idle,
-              (rss - idle) * 1024 / static_cast<double>(traces));
+  std::printf(
+      "collector RSS with %.0f open traces:     %6.0f MiB  (+%.0f MiB, %.2f KiB per trace)\n",
+      collector.Metric("meshtrace_collector_traces_open"), rss, rss - idle,
+      (rss - idle) * 1024 / static_cast<double>(traces));
 }
 
 void Query(size_t events) {
@@ -399,8 +412,8 @@ void Query(size_t events) {
     auto done = [&]() { return outstanding == 0; };
     mu.Await(absl::Condition(&done));
   }
-  std::printf("   filled %zu events in %zu traces in %.1f s (in-process pipeline)\n", stored, traces,
-              absl::ToDoubleSeconds(absl::Now() - fill_start));
+  std::printf("   filled %zu events in %zu traces in %.1f s (in-process pipeline)\n", stored,
+              traces, absl::ToDoubleSeconds(absl::Now() - fill_start));
 
   collector::QueryEngine engine(store->get(), {}, Clock::Real());
   std::mt19937 rng(3);
@@ -438,10 +451,11 @@ void Query(size_t events) {
   }
   std::printf("baseline raw read of a trace's events + captures: p50 %6.2f ms  p99 %6.2f ms\n",
               Percentile(raw_ms, .5), Percentile(raw_ms, .99));
-  std::printf("GET trace (artifact + JSON):                      p50 %6.2f ms  p99 %6.2f ms  "
-              "(%.1fx the raw read at p99)\n",
-              Percentile(get_ms, .5), Percentile(get_ms, .99),
-              Percentile(get_ms, .99) / Percentile(raw_ms, .99));
+  std::printf(
+      "GET trace (artifact + JSON):                      p50 %6.2f ms  p99 %6.2f ms  "
+      "(%.1fx the raw read at p99)\n",
+      Percentile(get_ms, .5), Percentile(get_ms, .99),
+      Percentile(get_ms, .99) / Percentile(raw_ms, .99));
   std::printf("HTML report render (50 hops):                     p50 %6.2f ms  p99 %6.2f ms\n",
               Percentile(report_ms, .5), Percentile(report_ms, .99));
   std::printf("list 100 failed traces (+ JSON):                  p50 %6.2f ms  p99 %6.2f ms\n",

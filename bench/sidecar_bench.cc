@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "replayer/dev_kafka.h"
 #include "common/runtime_client.h"
+#include "replayer/dev_kafka.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/kafka_helpers.h"
 #include "tests/testing/ports.h"

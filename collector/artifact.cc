@@ -17,9 +17,7 @@ std::string NodeKey(const std::string& envelope_id, const std::string& actor) {
   return key + actor;
 }
 
-std::string Ms(int64_t ns) {
-  return absl::StrCat(absl::FormatDuration(absl::Nanoseconds(ns)));
-}
+std::string Ms(int64_t ns) { return absl::StrCat(absl::FormatDuration(absl::Nanoseconds(ns))); }
 
 bool IsFailedHop(const v1::Hop& hop) {
   if (!hop.terminal_phase().empty()) return false;  // an end actor's own hop
@@ -56,9 +54,7 @@ v1::Anomaly MakeAnomaly(v1::Anomaly::Kind kind, std::string message, const std::
 
 }  // namespace
 
-std::string TimeText(int64_t ns) {
-  return ns == 0 ? "" : FormatRfc3339(absl::FromUnixNanos(ns));
-}
+std::string TimeText(int64_t ns) { return ns == 0 ? "" : FormatRfc3339(absl::FromUnixNanos(ns)); }
 
 v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<StoredEvent>& events,
                                 const std::optional<v1::TraceSummary>& stored, int64_t now_ns,
@@ -189,7 +185,8 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
         v1::Hop& hop = hop_for(e);
         hop.set_terminal_phase(e.terminated().phase());
         hop.set_terminal_reason(e.terminated().reason());
-        if (e.terminated().has_error() && !hop.has_error()) *hop.mutable_error() = e.terminated().error();
+        if (e.terminated().has_error() && !hop.has_error())
+          *hop.mutable_error() = e.terminated().error();
         break;
       }
       default:
@@ -200,18 +197,19 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
   // Timings, edges' receive times, replay commands, per-hop anomalies.
   for (v1::Hop& hop : *a.mutable_hops()) {
     auto sent = sent_at.find(NodeKey(hop.envelope_id(), hop.actor()));
-    if (sent != sent_at.end()) hop.set_queue_wait_ns(std::max<int64_t>(0, hop.received_at_ns() - sent->second));
+    if (sent != sent_at.end())
+      hop.set_queue_wait_ns(std::max<int64_t>(0, hop.received_at_ns() - sent->second));
     if (IsFailedHop(hop) && !hop.rejected()) {
-      hop.set_replay_command(absl::StrCat("meshtrace replay ", ShellQuote(trace_id), " --envelope ",
-                                          ShellQuote(hop.envelope_id()), " --actor ",
-                                          ShellQuote(hop.actor()), " --socket ",
-                                          ShellQuote(options.runtime_socket)));
+      hop.set_replay_command(absl::StrCat(
+          "meshtrace replay ", ShellQuote(trace_id), " --envelope ", ShellQuote(hop.envelope_id()),
+          " --actor ", ShellQuote(hop.actor()), " --socket ", ShellQuote(options.runtime_socket)));
     }
     if (hop.rejected()) {
-      *a.add_anomalies() = MakeAnomaly(
-          v1::Anomaly::KIND_REJECTED,
-          absl::StrCat("rejected at ", hop.actor(), " (", hop.reject_reason(), "): ", hop.error().message()),
-          "", hop.actor(), hop.envelope_id(), hop.topic(), hop.received_at_ns());
+      *a.add_anomalies() =
+          MakeAnomaly(v1::Anomaly::KIND_REJECTED,
+                      absl::StrCat("rejected at ", hop.actor(), " (", hop.reject_reason(),
+                                   "): ", hop.error().message()),
+                      "", hop.actor(), hop.envelope_id(), hop.topic(), hop.received_at_ns());
     }
     if (hop.timed_out()) {
       *a.add_anomalies() = MakeAnomaly(
@@ -227,11 +225,11 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
   for (const auto& [key, list] : attempts) {
     if (list.size() < 2) continue;
     const v1::Hop& first = a.hops(list.front());
-    *a.add_anomalies() = MakeAnomaly(
-        v1::Anomaly::KIND_REDELIVERY,
-        absl::StrCat("envelope ", first.envelope_id(), " received ", list.size(), " times at ",
-                     first.actor(), " (shown as attempts)"),
-        "", first.actor(), first.envelope_id(), first.topic(), first.received_at_ns());
+    *a.add_anomalies() =
+        MakeAnomaly(v1::Anomaly::KIND_REDELIVERY,
+                    absl::StrCat("envelope ", first.envelope_id(), " received ", list.size(),
+                                 " times at ", first.actor(), " (shown as attempts)"),
+                    "", first.actor(), first.envelope_id(), first.topic(), first.received_at_ns());
   }
   if (ev.verdict == v1::VERDICT_STALLED) {
     for (const OpenBranch& b : ev.stalled) {
@@ -242,11 +240,11 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
                                          ": envelope ", b.envelope_id, " sent to ", b.queue, " at ",
                                          TimeText(b.at_ns), ", never received"),
                             b.from_actor, b.to_actor, b.envelope_id, b.queue, b.at_ns)
-              : MakeAnomaly(v1::Anomaly::KIND_STALLED,
-                            absl::StrCat("stuck at ", b.from_actor, ": envelope ", b.envelope_id,
-                                         " received at ", TimeText(b.at_ns),
-                                         ", never routed onward"),
-                            b.from_actor, b.to_actor, b.envelope_id, "", b.at_ns);
+              : MakeAnomaly(
+                    v1::Anomaly::KIND_STALLED,
+                    absl::StrCat("stuck at ", b.from_actor, ": envelope ", b.envelope_id,
+                                 " received at ", TimeText(b.at_ns), ", never routed onward"),
+                    b.from_actor, b.to_actor, b.envelope_id, "", b.at_ns);
     }
   }
   if (ev.verdict == v1::VERDICT_PARTIAL || ev.verdict == v1::VERDICT_STALLED) {
@@ -296,7 +294,8 @@ nlohmann::json CaptureJson(const v1::Capture& c) {
   j["original_size"] = c.original_size();
   j["truncated"] = c.truncated();
   j["payload_omitted"] = c.payload_omitted();
-  j["redacted_fields"] = std::vector<std::string>(c.redacted_fields().begin(), c.redacted_fields().end());
+  j["redacted_fields"] =
+      std::vector<std::string>(c.redacted_fields().begin(), c.redacted_fields().end());
   if (!c.content_hash().empty()) j["content_hash"] = c.content_hash();
   return j;
 }
@@ -360,7 +359,7 @@ nlohmann::json HopJson(const v1::Hop& h) {
 }
 
 nlohmann::json ArtifactJson(const v1::TraceArtifact& a) {
-  static const char* const kKinds[] = {"unknown",   "stalled",    "partial",        "clock_skew",
+  static const char* const kKinds[] = {"unknown",    "stalled",  "partial",        "clock_skew",
                                        "redelivery", "rejected", "runtime_timeout"};
   nlohmann::json hops = nlohmann::json::array();
   for (const v1::Hop& h : a.hops()) hops.push_back(HopJson(h));

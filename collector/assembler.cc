@@ -84,7 +84,8 @@ void Assembler::Settle(const std::string& id, Open& open, int64_t now_ns, WriteS
       open.listed_open = true;
     }
     if (open.verdict == v1::VERDICT_UNSPECIFIED) {
-      if (open.summary_due_ns == 0) open.summary_due_ns = now_ns + absl::ToInt64Nanoseconds(kOpenSummaryDelay);
+      if (open.summary_due_ns == 0)
+        open.summary_due_ns = now_ns + absl::ToInt64Nanoseconds(kOpenSummaryDelay);
       write = now_ns >= open.summary_due_ns;
     } else {
       write = open.verdict != v1::VERDICT_OPEN || open.outcome != ev.outcome;  // reopened

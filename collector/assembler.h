@@ -43,9 +43,9 @@ class Assembler {
     std::unique_ptr<TraceState> state;
     v1::Verdict verdict = v1::VERDICT_UNSPECIFIED;  // as last stored; unspecified = no summary
     v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
-    int64_t deadline_ns = 0;       // when Tick must look again (0 = only on new events)
-    int64_t summary_due_ns = 0;    // when the first open summary is written
-    bool listed_open = false;      // in the store's open list
+    int64_t deadline_ns = 0;     // when Tick must look again (0 = only on new events)
+    int64_t summary_due_ns = 0;  // when the first open summary is written
+    bool listed_open = false;    // in the store's open list
   };
 
   // Re-evaluates one trace; records what changed in `set`; adds it to `settled` (it leaves

@@ -85,7 +85,8 @@ struct CollectorApp::Impl {
     if (!config.tls_cert.empty()) {
       http = std::make_unique<httplib::SSLServer>(config.tls_cert.c_str(), config.tls_key.c_str());
       if (!http->is_valid()) {
-        return absl::FailedPreconditionError("--tls-cert/--tls-key: not a usable certificate and key");
+        return absl::FailedPreconditionError(
+            "--tls-cert/--tls-key: not a usable certificate and key");
       }
     } else {
       http = std::make_unique<httplib::Server>();
@@ -95,12 +96,14 @@ struct CollectorApp::Impl {
       int yes = 1;
       setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
     });
-    RegisterHttpApi(http.get(), engine.get(), &metrics, config.api_token,
-                    [this] { return ready.load(); }, clock);
+    RegisterHttpApi(
+        http.get(), engine.get(), &metrics, config.api_token, [this] { return ready.load(); },
+        clock);
     const auto colon = config.http_listen.rfind(':');
     const std::string host = config.http_listen.substr(0, colon);
     const int port = std::stoi(config.http_listen.substr(colon + 1));
-    http_port = port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);
+    http_port =
+        port == 0 ? http->bind_to_any_port(host) : (http->bind_to_port(host, port) ? port : -1);
     if (http_port <= 0) {
       return absl::UnavailableError("cannot listen on --http-listen " + config.http_listen +
                                     " (port in use?)");
@@ -167,21 +170,21 @@ absl::Status CollectorApp::Start() {
   artifact_options.timeouts = {s.config.stall_timeout, s.config.partial_grace};
   artifact_options.runtime_socket = s.config.runtime_socket;
   s.engine = std::make_unique<QueryEngine>(s.store.get(), artifact_options, s.clock);
-  s.ingest_service = NewIngestService(s.pipeline.get(), &s.metrics, s.config.api_token,
-                                      s.config.max_event_bytes);
+  s.ingest_service =
+      NewIngestService(s.pipeline.get(), &s.metrics, s.config.api_token, s.config.max_event_bytes);
   s.query_service = NewQueryService(s.engine.get(), s.config.api_token);
   if (auto st = s.StartGrpc(); !st.ok()) return st;
   if (auto st = s.StartHttp(); !st.ok()) return st;
   s.RetainOnce();  // before serving: a restarted collector never shows expired traces
   s.retention_thread = std::thread([&s] { s.Retention(); });
   s.ready = true;
-  Log(LogLevel::kInfo,
-      absl::StrCat("listening: gRPC ", s.config.grpc_listen.substr(0, s.config.grpc_listen.rfind(':')),
-                   ":", s.grpc_port, ", HTTP ",
-                   s.config.http_listen.substr(0, s.config.http_listen.rfind(':')), ":", s.http_port,
-                   " (UI and API); data in ", s.config.data_dir,
-                   s.config.api_token.empty() ? "" : "; token required",
-                   s.config.tls_cert.empty() ? "" : "; TLS"));
+  Log(LogLevel::kInfo, absl::StrCat("listening: gRPC ",
+                                    s.config.grpc_listen.substr(0, s.config.grpc_listen.rfind(':')),
+                                    ":", s.grpc_port, ", HTTP ",
+                                    s.config.http_listen.substr(0, s.config.http_listen.rfind(':')),
+                                    ":", s.http_port, " (UI and API); data in ", s.config.data_dir,
+                                    s.config.api_token.empty() ? "" : "; token required",
+                                    s.config.tls_cert.empty() ? "" : "; TLS"));
   return absl::OkStatus();
 }
 
@@ -193,7 +196,8 @@ void CollectorApp::Stop() {
   s.stopped = true;
   s.ready = false;
   if (!s.stop_requested.HasBeenNotified()) s.stop_requested.Notify();
-  if (s.grpc_server) s.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (s.grpc_server)
+    s.grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (s.pipeline) s.pipeline->Stop();
   if (s.http) s.http->stop();
   if (s.http_thread.joinable()) s.http_thread.join();

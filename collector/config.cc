@@ -22,15 +22,17 @@ constexpr Flag kFlags[] = {
     {"http-listen", "host:port for the HTTP API, web UI and /metrics [default 127.0.0.1:7701]"},
     {"data-dir", "RocksDB store directory [default ./meshtrace-data]"},
     {"stall-timeout", "a branch in flight this long is a stalled transit [default 5m]"},
-    {"partial-grace", "how long a hop waits for its upstream events before the trace is "
-                      "called partial [default 30s]"},
+    {"partial-grace",
+     "how long a hop waits for its upstream events before the trace is "
+     "called partial [default 30s]"},
     {"retention", "traces older than this are deleted [default 72h]"},
     {"max-disk", "store size limit; the oldest traces go first (e.g. 10GiB) [default none]"},
     {"api-token", "bearer token required on HTTP and gRPC [default none]"},
     {"tls-cert", "PEM certificate: serve gRPC and HTTP over TLS (with --tls-key)"},
     {"tls-key", "PEM private key of --tls-cert"},
-    {"runtime-socket", "runtime socket path used in replay commands "
-                       "[default /var/run/asya/asya-runtime.sock]"},
+    {"runtime-socket",
+     "runtime socket path used in replay commands "
+     "[default /var/run/asya/asya-runtime.sock]"},
     {"max-event-bytes", "largest accepted event [default 1MiB]"},
     {"log-level", "debug, info, warn or error [default info]"},
 };
@@ -42,9 +44,8 @@ std::string EnvName(const char* flag) {
 }
 
 absl::Status Bad(const std::string& flag, const std::string& value, const std::string& expected) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("--", flag, "=", value, ": ", expected, " (also settable as ",
-                   EnvName(flag.c_str()), ")"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, "=", value, ": ", expected, " (also settable as ", EnvName(flag.c_str()), ")"));
 }
 
 absl::Status CheckHostPort(const std::string& flag, const std::string& value) {
@@ -123,11 +124,20 @@ absl::StatusOr<uint64_t> ParseByteSize(const std::string& text) {
     return absl::InvalidArgumentError("not a size: " + text);
   }
   const std::string unit = s.substr(digits);
-  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {
-      {"", 1},          {"b", 1},           {"k", 1000},        {"kb", 1000},
-      {"kib", 1 << 10}, {"m", 1000000},     {"mb", 1000000},    {"mib", 1 << 20},
-      {"g", 1000000000}, {"gb", 1000000000}, {"gib", 1ull << 30}, {"t", 1000000000000},
-      {"tb", 1000000000000}, {"tib", 1ull << 40}};
+  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {{"", 1},
+                                                                       {"b", 1},
+                                                                       {"k", 1000},
+                                                                       {"kb", 1000},
+                                                                       {"kib", 1 << 10},
+                                                                       {"m", 1000000},
+                                                                       {"mb", 1000000},
+                                                                       {"mib", 1 << 20},
+                                                                       {"g", 1000000000},
+                                                                       {"gb", 1000000000},
+                                                                       {"gib", 1ull << 30},
+                                                                       {"t", 1000000000000},
+                                                                       {"tb", 1000000000000},
+                                                                       {"tib", 1ull << 40}};
   for (const auto& [name, factor] : kUnits) {
     if (unit == name) {
       if (n > UINT64_MAX / factor) return absl::InvalidArgumentError("size too large: " + text);

@@ -193,8 +193,8 @@ class QueryService final : public v1::Query::Service {
       response->set_body(RenderReport(*artifact));
     } else {
       response->set_content_type("application/json");
-      response->set_body(ArtifactJson(*artifact).dump(2, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace));
+      response->set_body(
+          ArtifactJson(*artifact).dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
     }
     return grpc::Status::OK;
   }

@@ -108,22 +108,30 @@ void RegisterHttpApi(httplib::Server* server, const QueryEngine* engine, Collect
       return httplib::Server::HandlerResponse::Unhandled;
     }
     if (req.has_param("token") && req.get_param_value("token") == token) {
-      res.set_header("Set-Cookie", "meshtrace_token=" + token + "; Path=/; HttpOnly; SameSite=Strict");
+      res.set_header("Set-Cookie",
+                     "meshtrace_token=" + token + "; Path=/; HttpOnly; SameSite=Strict");
       return httplib::Server::HandlerResponse::Unhandled;
     }
     SendJson(res, 401,
-             {{"error", "missing or wrong bearer token: send 'Authorization: Bearer <token>' "
-                        "(browsers: open /?token=<token> once)"}});
+             {{"error",
+               "missing or wrong bearer token: send 'Authorization: Bearer <token>' "
+               "(browsers: open /?token=<token> once)"}});
     return httplib::Server::HandlerResponse::Handled;
   });
   server->set_logger([metrics](const httplib::Request& req, const httplib::Response& res) {
     std::string route = "other";
-    if (req.path == "/") route = "ui";
+    if (req.path == "/")
+      route = "ui";
     else if (req.path.rfind("/api/v1/traces", 0) == 0) {
-      route = req.path.size() > 15 ? (req.path.find("/report.html") != std::string::npos ? "report" : "trace") : "traces";
-    } else if (req.path.rfind("/api/v1/envelopes/", 0) == 0) route = "envelope";
-    else if (req.path == "/api/v1/diff") route = "diff";
-    else if (req.path == "/metrics" || req.path == "/healthz" || req.path == "/readyz") route = req.path.substr(1);
+      route = req.path.size() > 15
+                  ? (req.path.find("/report.html") != std::string::npos ? "report" : "trace")
+                  : "traces";
+    } else if (req.path.rfind("/api/v1/envelopes/", 0) == 0)
+      route = "envelope";
+    else if (req.path == "/api/v1/diff")
+      route = "diff";
+    else if (req.path == "/metrics" || req.path == "/healthz" || req.path == "/readyz")
+      route = req.path.substr(1);
     metrics->HttpRequest(route, res.status);
   });
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
@@ -140,15 +148,16 @@ void RegisterHttpApi(httplib::Server* server, const QueryEngine* engine, Collect
   server->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(UiPage(), "text/html; charset=utf-8");
   });
-  server->Get("/api/v1/traces", [engine, clock](const httplib::Request& req, httplib::Response& res) {
-    auto request = ListRequest(req, clock);
-    if (!request.ok()) return SendError(res, request.status());
-    auto list = engine->List(*request);
-    if (!list.ok()) return SendError(res, list.status());
-    nlohmann::json traces = nlohmann::json::array();
-    for (const v1::TraceSummary& s : list->traces()) traces.push_back(SummaryJson(s));
-    SendJson(res, 200, {{"traces", std::move(traces)}, {"next_cursor", list->next_cursor()}});
-  });
+  server->Get(
+      "/api/v1/traces", [engine, clock](const httplib::Request& req, httplib::Response& res) {
+        auto request = ListRequest(req, clock);
+        if (!request.ok()) return SendError(res, request.status());
+        auto list = engine->List(*request);
+        if (!list.ok()) return SendError(res, list.status());
+        nlohmann::json traces = nlohmann::json::array();
+        for (const v1::TraceSummary& s : list->traces()) traces.push_back(SummaryJson(s));
+        SendJson(res, 200, {{"traces", std::move(traces)}, {"next_cursor", list->next_cursor()}});
+      });
   auto get = [engine](const std::string& id) {
     v1::GetTraceRequest r;
     r.set_trace_id(id);
@@ -160,29 +169,29 @@ void RegisterHttpApi(httplib::Server* server, const QueryEngine* engine, Collect
                 if (!artifact.ok()) return SendError(res, artifact.status());
                 res.set_content(RenderReport(*artifact), "text/html; charset=utf-8");
               });
-  server->Get(R"(/api/v1/traces/([^/]+)/hops/([^/]+))",
-              [engine](const httplib::Request& req, httplib::Response& res) {
-                v1::GetHopCaptureRequest r;
-                r.set_trace_id(req.matches[1]);
-                r.set_envelope_id(req.matches[2]);
-                r.set_actor(req.get_param_value("actor"));
-                if (req.has_param("attempt")) {
-                  int attempt = 0;
-                  if (!absl::SimpleAtoi(AsAbsl(req.get_param_value("attempt")), &attempt) ||
-                      attempt < 0) {
-                    return SendError(res, absl::InvalidArgumentError("attempt: expected a number"));
-                  }
-                  r.set_attempt(attempt);
-                }
-                auto capture = engine->HopCapture(r);
-                if (!capture.ok()) return SendError(res, capture.status());
-                SendJson(res, 200, {{"trace_id", r.trace_id()}, {"hop", HopJson(capture->hop())}});
-              });
-  server->Get(R"(/api/v1/traces/([^/]+))", [get](const httplib::Request& req, httplib::Response& res) {
-    auto artifact = get(req.matches[1]);
-    if (!artifact.ok()) return SendError(res, artifact.status());
-    SendJson(res, 200, ArtifactJson(*artifact));
+  server->Get(R"(/api/v1/traces/([^/]+)/hops/([^/]+))", [engine](const httplib::Request& req,
+                                                                 httplib::Response& res) {
+    v1::GetHopCaptureRequest r;
+    r.set_trace_id(req.matches[1]);
+    r.set_envelope_id(req.matches[2]);
+    r.set_actor(req.get_param_value("actor"));
+    if (req.has_param("attempt")) {
+      int attempt = 0;
+      if (!absl::SimpleAtoi(AsAbsl(req.get_param_value("attempt")), &attempt) || attempt < 0) {
+        return SendError(res, absl::InvalidArgumentError("attempt: expected a number"));
+      }
+      r.set_attempt(attempt);
+    }
+    auto capture = engine->HopCapture(r);
+    if (!capture.ok()) return SendError(res, capture.status());
+    SendJson(res, 200, {{"trace_id", r.trace_id()}, {"hop", HopJson(capture->hop())}});
   });
+  server->Get(R"(/api/v1/traces/([^/]+))",
+              [get](const httplib::Request& req, httplib::Response& res) {
+                auto artifact = get(req.matches[1]);
+                if (!artifact.ok()) return SendError(res, artifact.status());
+                SendJson(res, 200, ArtifactJson(*artifact));
+              });
   server->Get(R"(/api/v1/envelopes/([^/]+))",
               [engine](const httplib::Request& req, httplib::Response& res) {
                 v1::GetTraceRequest r;
@@ -193,11 +202,12 @@ void RegisterHttpApi(httplib::Server* server, const QueryEngine* engine, Collect
                 for (const v1::Hop& hop : artifact->hops()) {
                   if (hop.envelope_id() == r.envelope_id()) hops.push_back(HopJson(hop));
                 }
-                SendJson(res, 200, {{"envelope_id", r.envelope_id()},
-                                    {"trace_id", artifact->trace_id()},
-                                    {"verdict", VerdictName(artifact->verdict())},
-                                    {"outcome", OutcomeName(artifact->outcome())},
-                                    {"hops", std::move(hops)}});
+                SendJson(res, 200,
+                         {{"envelope_id", r.envelope_id()},
+                          {"trace_id", artifact->trace_id()},
+                          {"verdict", VerdictName(artifact->verdict())},
+                          {"outcome", OutcomeName(artifact->outcome())},
+                          {"hops", std::move(hops)}});
               });
   server->Get("/api/v1/diff", [engine](const httplib::Request& req, httplib::Response& res) {
     v1::DiffRequest r;
@@ -210,11 +220,18 @@ void RegisterHttpApi(httplib::Server* server, const QueryEngine* engine, Collect
     if (!diff.ok()) return SendError(res, diff.status());
     nlohmann::json differences = nlohmann::json::array();
     for (const v1::Difference& d : diff->differences()) {
-      differences.push_back({{"kind", d.kind()}, {"actor", d.actor()}, {"lineage", d.lineage()},
-                             {"path", d.path()}, {"a", d.a()}, {"b", d.b()}});
+      differences.push_back({{"kind", d.kind()},
+                             {"actor", d.actor()},
+                             {"lineage", d.lineage()},
+                             {"path", d.path()},
+                             {"a", d.a()},
+                             {"b", d.b()}});
     }
-    SendJson(res, 200, {{"a", r.a()}, {"b", r.b()}, {"same", diff->same()},
-                        {"differences", std::move(differences)}});
+    SendJson(res, 200,
+             {{"a", r.a()},
+              {"b", r.b()},
+              {"same", diff->same()},
+              {"differences", std::move(differences)}});
   });
 }
 

@@ -24,17 +24,16 @@ std::optional<EventRejection> ValidateEvent(const v1::LifecycleEvent& e, size_t 
     return EventRejection{"missing_body", "no received/runtime_result/routed/terminated/rejected"};
   }
   if (e.envelope_id().empty()) return EventRejection{"missing_envelope_id", "envelope_id is empty"};
-  for (const std::string* id : {&e.source_id(), &e.trace_id(), &e.envelope_id(), &e.parent_id(),
-                                &e.actor()}) {
+  for (const std::string* id :
+       {&e.source_id(), &e.trace_id(), &e.envelope_id(), &e.parent_id(), &e.actor()}) {
     if (BadId(*id)) {
       return EventRejection{"bad_id", absl::StrCat("an id or actor name is longer than ",
                                                    kMaxIdBytes, " bytes or holds a NUL byte")};
     }
   }
   if (e.time_ns() <= 0) return EventRejection{"bad_time", "time_ns is not a positive Unix time"};
-  if (e.has_routed() &&
-      (e.routed().envelope_id().empty() || e.routed().to_actor().empty() ||
-       BadId(e.routed().envelope_id()) || BadId(e.routed().to_actor()))) {
+  if (e.has_routed() && (e.routed().envelope_id().empty() || e.routed().to_actor().empty() ||
+                         BadId(e.routed().envelope_id()) || BadId(e.routed().to_actor()))) {
     return EventRejection{"bad_routed", "routed needs envelope_id and to_actor"};
   }
   if (e.ByteSizeLong() > max_event_bytes) {
@@ -98,8 +97,8 @@ void IngestPipeline::Loop() {
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), options_.tick);
       size_t events = 0;
-      while (!pending_.empty() &&
-             (group.empty() || events + pending_.front().events.size() <= options_.max_group_events)) {
+      while (!pending_.empty() && (group.empty() || events + pending_.front().events.size() <=
+                                                        options_.max_group_events)) {
         events += pending_.front().events.size();
         group.push_back(std::move(pending_.front()));
         pending_.pop_front();

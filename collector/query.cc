@@ -72,7 +72,7 @@ absl::flat_hash_map<std::string, const v1::Hop*> ByLineage(const v1::TraceArtifa
 }
 
 std::string StatusText(const v1::Hop& h) {
-  std::string s = h.rejected() ? "rejected " + h.reject_reason()
+  std::string s = h.rejected()    ? "rejected " + h.reject_reason()
                   : h.has_error() ? "error " + h.error().type()
                                   : "ok";
   if (h.http_status() != 0) absl::StrAppend(&s, " http ", h.http_status());
@@ -101,7 +101,8 @@ void DiffCaptures(v1::DiffResponse* r, const std::string& actor, const std::stri
   if (a.envelope_json().empty() || b.envelope_json().empty()) return;
   if (a.truncated() || b.truncated()) {
     if (a.envelope_json() != b.envelope_json()) {
-      Add(r, "payload_changed", actor, lineage, where, "(truncated capture)", "(truncated capture)");
+      Add(r, "payload_changed", actor, lineage, where, "(truncated capture)",
+          "(truncated capture)");
     }
     return;
   }
@@ -156,8 +157,8 @@ v1::DiffResponse DiffArtifacts(const v1::TraceArtifact& a, const v1::TraceArtifa
     }
     const int n = std::min(ha.outputs_size(), hb.outputs_size());
     for (int i = 0; i < n; ++i) {
-      DiffCaptures(&r, ha.actor(), key, absl::StrCat("outputs[", i, "]"),
-                   ha.outputs(i).envelope(), hb.outputs(i).envelope(), ignore);
+      DiffCaptures(&r, ha.actor(), key, absl::StrCat("outputs[", i, "]"), ha.outputs(i).envelope(),
+                   hb.outputs(i).envelope(), ignore);
     }
     const int64_t ra = ha.runtime_ns(), rb = hb.runtime_ns();
     const int64_t lo = std::min(ra, rb), hi = std::max(ra, rb);
@@ -240,8 +241,8 @@ absl::StatusOr<v1::HopCapture> QueryEngine::HopCapture(
     if (!request.actor().empty() && hop.actor() != request.actor()) continue;
     if (request.attempt() > 0 && hop.attempt() != request.attempt()) continue;
     // Without an actor, prefer the hop that did the work over the end actor's.
-    if (chosen != nullptr && request.actor().empty() && hop.terminal_phase().empty() !=
-                                                            chosen->terminal_phase().empty()) {
+    if (chosen != nullptr && request.actor().empty() &&
+        hop.terminal_phase().empty() != chosen->terminal_phase().empty()) {
       if (!hop.terminal_phase().empty()) continue;
     }
     chosen = &hop;

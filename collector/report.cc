@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/container/flat_hash_map.h"
@@ -44,7 +43,8 @@ b.textContent='copied';setTimeout(function(){b.textContent='copy';},1500);});});
 )js";
 
 std::string Pretty(const v1::Capture& c) {
-  if (c.envelope_json().empty()) return c.payload_omitted() ? "(payload not captured)" : "(no capture)";
+  if (c.envelope_json().empty())
+    return c.payload_omitted() ? "(payload not captured)" : "(no capture)";
   if (!c.truncated()) {
     nlohmann::json j = nlohmann::json::parse(c.envelope_json(), nullptr, false);
     if (!j.is_discarded()) return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -96,12 +96,13 @@ void Waterfall(const v1::TraceArtifact& a, std::string* out) {
                     h.attempt() > 1 ? absl::StrCat(" #", h.attempt()) : "", "</text>");
     const double q0 = x(h.received_at_ns() - h.queue_wait_ns()), q1 = x(h.received_at_ns());
     const double r1 = std::max(q1 + 2, x(h.received_at_ns() + h.runtime_ns()));
-    absl::StrAppend(out, absl::StrFormat(
-                             "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"#d0d7de\">"
-                             "<title>queue wait %s</title></rect>",
-                             q0, y + 3, std::max(0.0, q1 - q0), Ms(h.queue_wait_ns())));
-    absl::StrAppend(out, absl::StrFormat(
-                             "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"%s\">"
+    absl::StrAppend(
+        out,
+        absl::StrFormat("<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"#d0d7de\">"
+                        "<title>queue wait %s</title></rect>",
+                        q0, y + 3, std::max(0.0, q1 - q0), Ms(h.queue_wait_ns())));
+    absl::StrAppend(
+        out, absl::StrFormat("<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"14\" fill=\"%s\">"
                              "<title>runtime %s</title></rect>",
                              q1, y + 3, r1 - q1, bad ? "#cf222e" : "#0969da", Ms(h.runtime_ns())));
     absl::StrAppend(out, absl::StrFormat("<text x=\"%.1f\" y=\"%d\">%s</text>", r1 + 4, y + 14,
@@ -131,8 +132,10 @@ void Tree(const v1::TraceArtifact& a, std::string* out) {
     absl::StrAppend(out, "<li><span class=\"", bad ? "err" : "", "\">", HtmlEscape(h.actor()),
                     "</span> <code>", HtmlEscape(h.envelope_id().substr(0, 12)), "</code>",
                     h.attempt() > 1 ? absl::StrCat(" attempt ", h.attempt()) : "");
-    if (!h.terminal_phase().empty()) absl::StrAppend(out, " <i>", HtmlEscape(h.terminal_phase()), "</i>");
-    if (h.has_error()) absl::StrAppend(out, " <span class=err>", HtmlEscape(h.error().type()), "</span>");
+    if (!h.terminal_phase().empty())
+      absl::StrAppend(out, " <i>", HtmlEscape(h.terminal_phase()), "</i>");
+    if (h.has_error())
+      absl::StrAppend(out, " <span class=err>", HtmlEscape(h.error().type()), "</span>");
     absl::StrAppend(out, "<ul>");
     if (depth < 64) {
       for (const v1::HopOutput& o : h.outputs()) {
@@ -175,31 +178,35 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
   auto row = [&](const std::string& k, const std::string& v) {
     absl::StrAppend(out, "<tr><th>", k, "</th><td>", v, "</td></tr>");
   };
-  row("envelope", "<code>" + HtmlEscape(h.envelope_id()) + "</code>" +
-                      (h.parent_id().empty() ? "" : " parent <code>" + HtmlEscape(h.parent_id()) + "</code>"));
+  row("envelope",
+      "<code>" + HtmlEscape(h.envelope_id()) + "</code>" +
+          (h.parent_id().empty() ? "" : " parent <code>" + HtmlEscape(h.parent_id()) + "</code>"));
   row("pod / topic", HtmlEscape(h.pod() + " / " + h.topic()));
   row("received", HtmlEscape(TimeText(h.received_at_ns())));
   row("queue wait / runtime", Ms(h.queue_wait_ns()) + " / " + Ms(h.runtime_ns()));
-  row("HTTP status / frames", absl::StrCat(h.http_status(), " / ", h.frame_count(),
-                                           h.timed_out() ? " (timed out)" : ""));
+  row("HTTP status / frames",
+      absl::StrCat(h.http_status(), " / ", h.frame_count(), h.timed_out() ? " (timed out)" : ""));
   if (!h.terminal_phase().empty()) {
     row("final status", HtmlEscape(h.terminal_phase() + " " + h.terminal_reason()));
   }
   for (const v1::HopOutput& o : h.outputs()) {
-    row("sent", absl::StrCat("<code>", HtmlEscape(o.envelope_id()), "</code> → ",
-                             HtmlEscape(o.to_actor()), " (", HtmlEscape(o.message_type()),
-                             o.phase().empty() ? "" : ", " + HtmlEscape(o.phase() + " " + o.reason()),
-                             ")"));
+    row("sent", absl::StrCat(
+                    "<code>", HtmlEscape(o.envelope_id()), "</code> → ", HtmlEscape(o.to_actor()),
+                    " (", HtmlEscape(o.message_type()),
+                    o.phase().empty() ? "" : ", " + HtmlEscape(o.phase() + " " + o.reason()), ")"));
   }
   absl::StrAppend(out, "</table>");
   if (h.has_error()) {
     const v1::ErrorInfo& e = h.error();
     absl::StrAppend(out, "<p class=err><b>", HtmlEscape(e.type().empty() ? e.code() : e.type()),
                     "</b>: ", HtmlEscape(e.message()), "</p>");
-    if (!e.traceback().empty()) absl::StrAppend(out, "<pre class=traceback>", HtmlEscape(e.traceback()), "</pre>");
+    if (!e.traceback().empty())
+      absl::StrAppend(out, "<pre class=traceback>", HtmlEscape(e.traceback()), "</pre>");
   }
-  if (!h.replay_command().empty()) absl::StrAppend(out, "<p>Replay:</p>", CopyBox(h.replay_command()));
-  absl::StrAppend(out, "<p>Input ", CaptureNotes(h.input()), "</p><pre>", HtmlEscape(Pretty(h.input())), "</pre>");
+  if (!h.replay_command().empty())
+    absl::StrAppend(out, "<p>Replay:</p>", CopyBox(h.replay_command()));
+  absl::StrAppend(out, "<p>Input ", CaptureNotes(h.input()), "</p><pre>",
+                  HtmlEscape(Pretty(h.input())), "</pre>");
   for (int i = 0; i < h.outputs_size(); ++i) {
     const v1::HopOutput& o = h.outputs(i);
     absl::StrAppend(out, "<p>Output ", i + 1, " → ", HtmlEscape(o.to_actor()), " ",
@@ -212,8 +219,10 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
                         changes->empty() ? " <span class=meta>unchanged</span>" : "", "<ul>");
         for (const JsonChange& c : *changes) {
           absl::StrAppend(out, "<li><code>", HtmlEscape(c.path), "</code> ");
-          if (!c.before.empty()) absl::StrAppend(out, "<span class=del>", HtmlEscape(c.before), "</span> ");
-          if (!c.after.empty()) absl::StrAppend(out, "→ <span class=add>", HtmlEscape(c.after), "</span>");
+          if (!c.before.empty())
+            absl::StrAppend(out, "<span class=del>", HtmlEscape(c.before), "</span> ");
+          if (!c.after.empty())
+            absl::StrAppend(out, "→ <span class=add>", HtmlEscape(c.after), "</span>");
           absl::StrAppend(out, "</li>");
         }
         absl::StrAppend(out, "</ul></div>");
@@ -231,12 +240,23 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size() + 16);
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -246,16 +266,16 @@ std::string RenderReport(const v1::TraceArtifact& a) {
   std::string out;
   out.reserve(16384 + static_cast<size_t>(a.hops_size()) * 4096);
   const std::string verdict = VerdictName(a.verdict()), outcome = OutcomeName(a.outcome());
-  absl::StrAppend(&out, "<!doctype html><html lang=en><head><meta charset=utf-8>",
-                  "<meta name=viewport content=\"width=device-width,initial-scale=1\">",
-                  "<title>meshtrace ", HtmlEscape(a.trace_id()), " — ", HtmlEscape(a.headline()),
-                  "</title><style>", kStyle, "</style></head><body><header>",
-                  "<div><span class=\"badge ", verdict, "\" id=verdict>", verdict,
-                  "</span><span class=\"badge ", outcome, "\" id=outcome>", outcome, "</span></div>",
-                  "<h1 id=headline>", HtmlEscape(a.headline()), "</h1><div class=meta>trace <code id=trace-id>",
-                  HtmlEscape(a.trace_id()), "</code> · started ", HtmlEscape(TimeText(a.started_at_ns())),
-                  " · ", Ms(a.ended_at_ns() - a.started_at_ns()), " · ", a.hops_size(), " hops · ",
-                  a.event_count(), " events</div></header><main>");
+  absl::StrAppend(
+      &out, "<!doctype html><html lang=en><head><meta charset=utf-8>",
+      "<meta name=viewport content=\"width=device-width,initial-scale=1\">", "<title>meshtrace ",
+      HtmlEscape(a.trace_id()), " — ", HtmlEscape(a.headline()), "</title><style>", kStyle,
+      "</style></head><body><header>", "<div><span class=\"badge ", verdict, "\" id=verdict>",
+      verdict, "</span><span class=\"badge ", outcome, "\" id=outcome>", outcome, "</span></div>",
+      "<h1 id=headline>", HtmlEscape(a.headline()), "</h1><div class=meta>trace <code id=trace-id>",
+      HtmlEscape(a.trace_id()), "</code> · started ", HtmlEscape(TimeText(a.started_at_ns())),
+      " · ", Ms(a.ended_at_ns() - a.started_at_ns()), " · ", a.hops_size(), " hops · ",
+      a.event_count(), " events</div></header><main>");
   if (a.anomalies_size() > 0) {
     absl::StrAppend(&out, "<h2>Anomalies</h2><div id=anomalies>");
     for (const v1::Anomaly& x : a.anomalies()) {
@@ -270,11 +290,13 @@ std::string RenderReport(const v1::TraceArtifact& a) {
   planned.insert(planned.end(), plan.next().begin(), plan.next().end());
   absl::StrAppend(&out, "<h2>Route</h2><div class=route id=route><div>planned: ");
   for (const std::string& actor : planned) {
-    const bool ran = std::find(a.taken_route().begin(), a.taken_route().end(), actor) != a.taken_route().end();
+    const bool ran =
+        std::find(a.taken_route().begin(), a.taken_route().end(), actor) != a.taken_route().end();
     absl::StrAppend(&out, "<span class=\"", ran ? "" : "miss", "\">", HtmlEscape(actor), "</span>");
   }
   absl::StrAppend(&out, "</div><div>taken: ");
-  for (const std::string& actor : a.taken_route()) absl::StrAppend(&out, "<span>", HtmlEscape(actor), "</span>");
+  for (const std::string& actor : a.taken_route())
+    absl::StrAppend(&out, "<span>", HtmlEscape(actor), "</span>");
   absl::StrAppend(&out, "</div></div><h2>Timeline</h2>");
   Waterfall(a, &out);
   absl::StrAppend(&out, "<h2>Fan-out tree</h2>");

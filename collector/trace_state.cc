@@ -54,8 +54,8 @@ const char* OutcomeName(v1::Outcome outcome) {
 }
 
 bool ParseVerdict(const std::string& name, v1::Verdict* out) {
-  for (v1::Verdict v : {v1::VERDICT_OPEN, v1::VERDICT_COMPLETE, v1::VERDICT_STALLED,
-                        v1::VERDICT_PARTIAL}) {
+  for (v1::Verdict v :
+       {v1::VERDICT_OPEN, v1::VERDICT_COMPLETE, v1::VERDICT_STALLED, v1::VERDICT_PARTIAL}) {
     if (name == VerdictName(v)) {
       *out = v;
       return true;
@@ -212,8 +212,7 @@ Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const 
                                    node.last_received_ingested_ns});
     }
     if (!node.root_shaped && !node.rejected_unparsed && !edges.contains(key)) {
-      ev.missing_upstream.push_back(
-          {node.envelope_id, node.actor, node.last_received_ingested_ns});
+      ev.missing_upstream.push_back({node.envelope_id, node.actor, node.last_received_ingested_ns});
     }
   }
   auto by_time = [](const OpenBranch& a, const OpenBranch& b) {
@@ -314,8 +313,8 @@ std::string TraceState::Headline(const Evaluation& ev) const {
   }
   if (ev.verdict == v1::VERDICT_PARTIAL) {
     const MissingUpstream& m = ev.missing_upstream.front();
-    return absl::StrCat("partial: no upstream events for envelope ", m.envelope_id, " at ",
-                        m.actor, " (uninstrumented producer?)");
+    return absl::StrCat("partial: no upstream events for envelope ", m.envelope_id, " at ", m.actor,
+                        " (uninstrumented producer?)");
   }
   if (ev.outcome == v1::OUTCOME_SUCCEEDED) {
     return absl::StrCat("succeeded in ", nodes_.size(), " hop", nodes_.size() == 1 ? "" : "s");
@@ -381,8 +380,8 @@ std::vector<std::string> TraceState::Reasons() const {
 size_t TraceState::ApproximateBytes() const {
   size_t bytes = sizeof(*this) + trace_id_.capacity();
   for (const auto& [key, node] : nodes_) {
-    bytes += sizeof(node) + key.capacity() + node.envelope_id.capacity() +
-             node.actor.capacity() + node.parent_id.capacity() + node.error_message.capacity() +
+    bytes += sizeof(node) + key.capacity() + node.envelope_id.capacity() + node.actor.capacity() +
+             node.parent_id.capacity() + node.error_message.capacity() +
              node.reject_message.capacity() + node.delivery_keys.capacity() * 8 + 16;
   }
   for (const Send& s : sends_) {

@@ -29,8 +29,8 @@ struct OpenBranch {
   std::string from_actor;  // transit: the producer; in progress: the actor holding it
   std::string to_actor;
   std::string queue;
-  int64_t at_ns = 0;         // sent (transit) or received (in progress), sidecar clock
-  int64_t ingested_ns = 0;   // when the collector learnt of it: the stall timer runs from here
+  int64_t at_ns = 0;        // sent (transit) or received (in progress), sidecar clock
+  int64_t ingested_ns = 0;  // when the collector learnt of it: the stall timer runs from here
 };
 
 // A hop whose upstream send was never seen (an uninstrumented producer, or not yet arrived).
@@ -43,8 +43,8 @@ struct MissingUpstream {
 struct Evaluation {
   v1::Verdict verdict = v1::VERDICT_OPEN;
   v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
-  std::vector<OpenBranch> open;      // every open branch
-  std::vector<OpenBranch> stalled;   // the open branches past the stall timeout
+  std::vector<OpenBranch> open;     // every open branch
+  std::vector<OpenBranch> stalled;  // the open branches past the stall timeout
   std::vector<MissingUpstream> missing_upstream;
   // Collector time at which the verdict changes if no event arrives (stall or partial);
   // 0 when it cannot change by waiting (complete, stalled, partial).

@@ -11,8 +11,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "collector/trace_state.h"
@@ -72,8 +72,7 @@ std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), len));
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -272,7 +271,8 @@ absl::StatusOr<std::vector<StoredEvent>> TraceStore::LoadTrace(const std::string
   if (events.empty()) return absl::NotFoundError("no trace " + trace_id);
   std::sort(events.begin(), events.end(), [](const StoredEvent& a, const StoredEvent& b) {
     if (a.event.time_ns() != b.event.time_ns()) return a.event.time_ns() < b.event.time_ns();
-    if (a.event.source_id() != b.event.source_id()) return a.event.source_id() < b.event.source_id();
+    if (a.event.source_id() != b.event.source_id())
+      return a.event.source_id() < b.event.source_id();
     return a.event.sequence() < b.event.sequence();
   });
   if (with_captures) {

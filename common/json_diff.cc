@@ -15,8 +15,8 @@ std::string PointerToPath(const std::string& pointer) {
   size_t pos = 0;
   while (pos < pointer.size()) {
     size_t next = pointer.find('/', pos + 1);
-    std::string token = pointer.substr(pos + 1, next == std::string::npos ? std::string::npos
-                                                                          : next - pos - 1);
+    std::string token =
+        pointer.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
     std::string unescaped;
     for (size_t i = 0; i < token.size(); ++i) {
       if (token[i] == '~' && i + 1 < token.size()) {
@@ -26,11 +26,11 @@ std::string PointerToPath(const std::string& pointer) {
         unescaped += token[i];
       }
     }
-    const bool index = !unescaped.empty() &&
-                       unescaped.find_first_not_of("0123456789") == std::string::npos;
-    const bool plain = !unescaped.empty() &&
-                       unescaped.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
-                                                   "VWXYZ0123456789_-") == std::string::npos;
+    const bool index =
+        !unescaped.empty() && unescaped.find_first_not_of("0123456789") == std::string::npos;
+    const bool plain = !unescaped.empty() && unescaped.find_first_not_of(
+                                                 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU"
+                                                 "VWXYZ0123456789_-") == std::string::npos;
     if (unescaped == "-") {  // RFC 6902: the end of an array
       absl::StrAppend(&path, "[end]");
     } else if (index) {

@@ -1,10 +1,9 @@
 #include "common/subprocess.h"
 
-#include <sys/prctl.h>
-
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

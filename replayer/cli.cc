@@ -13,12 +13,15 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/runtime_client.h"
+#include "common/signals.h"
+#include "replayer/batch_replay.h"
 #include "replayer/demo.h"
 #include "replayer/dev_kafka.h"
 #include "replayer/query_client.h"
@@ -50,19 +53,28 @@ std::string Dim(const std::string& t) { return Paint(t, "2"); }
 
 const char* VerdictText(v1::Verdict v) {
   switch (v) {
-    case v1::VERDICT_OPEN: return "open";
-    case v1::VERDICT_COMPLETE: return "complete";
-    case v1::VERDICT_STALLED: return "stalled";
-    case v1::VERDICT_PARTIAL: return "partial";
-    default: return "unknown";
+    case v1::VERDICT_OPEN:
+      return "open";
+    case v1::VERDICT_COMPLETE:
+      return "complete";
+    case v1::VERDICT_STALLED:
+      return "stalled";
+    case v1::VERDICT_PARTIAL:
+      return "partial";
+    default:
+      return "unknown";
   }
 }
 const char* OutcomeText(v1::Outcome o) {
   switch (o) {
-    case v1::OUTCOME_SUCCEEDED: return "succeeded";
-    case v1::OUTCOME_FAILED: return "failed";
-    case v1::OUTCOME_MIXED: return "mixed";
-    default: return "unknown";
+    case v1::OUTCOME_SUCCEEDED:
+      return "succeeded";
+    case v1::OUTCOME_FAILED:
+      return "failed";
+    case v1::OUTCOME_MIXED:
+      return "mixed";
+    default:
+      return "unknown";
   }
 }
 std::string PaintVerdict(v1::Verdict v) {
@@ -71,7 +83,8 @@ std::string PaintVerdict(v1::Verdict v) {
 }
 std::string PaintOutcome(v1::Outcome o) {
   const std::string t = OutcomeText(o);
-  return o == v1::OUTCOME_SUCCEEDED ? Green(t) : o == v1::OUTCOME_FAILED ? Red(t)
+  return o == v1::OUTCOME_SUCCEEDED ? Green(t)
+         : o == v1::OUTCOME_FAILED  ? Red(t)
          : o == v1::OUTCOME_MIXED   ? Yellow(t)
                                     : t;
 }
@@ -164,14 +177,18 @@ struct ListFlags {
   absl::StatusOr<v1::ListTracesRequest> Request() const {
     v1::ListTracesRequest r;
     static const std::map<std::string, v1::Outcome> kOutcomes = {
-        {"succeeded", v1::OUTCOME_SUCCEEDED}, {"failed", v1::OUTCOME_FAILED}, {"mixed", v1::OUTCOME_MIXED}};
-    static const std::map<std::string, v1::Verdict> kVerdicts = {
-        {"open", v1::VERDICT_OPEN}, {"complete", v1::VERDICT_COMPLETE},
-        {"stalled", v1::VERDICT_STALLED}, {"partial", v1::VERDICT_PARTIAL}};
+        {"succeeded", v1::OUTCOME_SUCCEEDED},
+        {"failed", v1::OUTCOME_FAILED},
+        {"mixed", v1::OUTCOME_MIXED}};
+    static const std::map<std::string, v1::Verdict> kVerdicts = {{"open", v1::VERDICT_OPEN},
+                                                                 {"complete", v1::VERDICT_COMPLETE},
+                                                                 {"stalled", v1::VERDICT_STALLED},
+                                                                 {"partial", v1::VERDICT_PARTIAL}};
     if (!outcome.empty()) {
       auto it = kOutcomes.find(outcome);
       if (it == kOutcomes.end()) {
-        return absl::InvalidArgumentError("--outcome " + outcome + ": expected succeeded, failed or mixed");
+        return absl::InvalidArgumentError("--outcome " + outcome +
+                                          ": expected succeeded, failed or mixed");
       }
       r.set_outcome(it->second);
     }
@@ -204,8 +221,10 @@ struct ListFlags {
     cmd->add_option("--outcome", outcome, "succeeded, failed or mixed");
     cmd->add_option("--verdict", verdict, "open, complete, stalled or partial");
     cmd->add_option("--actor", actor, "traces that passed through this actor");
-    cmd->add_option("--reason", reason, "status reason or rejection label (RuntimeError, parse_error, ...)");
-    cmd->add_option("--since", since, "started at most this long ago (1h) or after an RFC 3339 time");
+    cmd->add_option("--reason", reason,
+                    "status reason or rejection label (RuntimeError, parse_error, ...)");
+    cmd->add_option("--since", since,
+                    "started at most this long ago (1h) or after an RFC 3339 time");
     cmd->add_option("--until", until, "started before this (duration back from now or RFC 3339)");
     cmd->add_option("-q,--query", q, "text in the error message or headline");
     cmd->add_option("--limit", limit, "at most this many traces")->check(CLI::Range(1, 1000));
@@ -228,9 +247,8 @@ int RunTraces(Global& g, const ListFlags& flags, const std::string& format) {
     std::string error = s.error_type();
     if (!s.error_message().empty()) error += ": " + s.error_message().substr(0, 60);
     rows.push_back({TimeText(s.started_at_ns()), s.trace_id(), PaintVerdict(s.verdict()),
-                    PaintOutcome(s.outcome()), s.ended_at_actor(),
-                    error.empty() ? "" : Red(error), std::to_string(s.hops()),
-                    absl::StrCat(s.duration_ms(), "ms")});
+                    PaintOutcome(s.outcome()), s.ended_at_actor(), error.empty() ? "" : Red(error),
+                    std::to_string(s.hops()), absl::StrCat(s.duration_ms(), "ms")});
   }
   if (rows.empty()) {
     std::cerr << "no traces match\n";
@@ -263,13 +281,16 @@ void PrintTree(const v1::TraceArtifact& a) {
         if (h.rejected()) {
           line += "  " + Red("rejected (" + h.reject_reason() + "): " + h.error().message());
         } else if (!h.terminal_phase().empty()) {
-          line += "  " + (h.terminal_phase() == "failed" ? Red(h.terminal_phase()) : Green(h.terminal_phase())) +
+          line += "  " +
+                  (h.terminal_phase() == "failed" ? Red(h.terminal_phase())
+                                                  : Green(h.terminal_phase())) +
                   " " + h.terminal_reason();
         } else if (h.has_error()) {
           std::string message = h.error().message();
           message = message.substr(0, message.find('\n'));
-          line += "  " + Red("✗ " + (h.error().type().empty() ? h.error().code() : h.error().type()) +
-                             ": " + message);
+          line +=
+              "  " + Red("✗ " + (h.error().type().empty() ? h.error().code() : h.error().type()) +
+                         ": " + message);
         } else {
           line += "  " + Green("ok");
         }
@@ -291,7 +312,8 @@ void PrintTree(const v1::TraceArtifact& a) {
         }
         if (depth > 64) return;
         for (size_t i = 0; i < children.size(); ++i) {
-          node(*children[i], child_indent, i + 1 == children.size() && lost.empty(), false, depth + 1);
+          node(*children[i], child_indent, i + 1 == children.size() && lost.empty(), false,
+               depth + 1);
         }
         for (size_t i = 0; i < lost.size(); ++i) {
           std::cout << child_indent << (i + 1 == lost.size() ? "└─ " : "├─ ")
@@ -314,10 +336,10 @@ int RunShow(Global& g, const std::string& id, const std::string& format) {
   }
   const v1::TraceArtifact& a = *artifact;
   std::cout << "trace " << a.trace_id() << "  " << PaintVerdict(a.verdict()) << "  "
-            << PaintOutcome(a.outcome()) << "  " << Dim(absl::StrCat(a.hops_size(), " hops, ",
-                                                                     a.event_count(), " events, ",
-                                                                     Ms(a.ended_at_ns() - a.started_at_ns()),
-                                                                     ", started ", TimeText(a.started_at_ns())))
+            << PaintOutcome(a.outcome()) << "  "
+            << Dim(absl::StrCat(a.hops_size(), " hops, ", a.event_count(), " events, ",
+                                Ms(a.ended_at_ns() - a.started_at_ns()), ", started ",
+                                TimeText(a.started_at_ns())))
             << "\n";
   std::cout << (a.outcome() == v1::OUTCOME_FAILED ? Red(a.headline()) : a.headline()) << "\n\n";
   PrintTree(a);
@@ -352,7 +374,8 @@ int RunReport(Global& g, const std::string& id, const std::string& html_path,
               << " and " << written->index << "\n";
     return 0;
   }
-  if (id.empty()) return Fail("report", absl::InvalidArgumentError("give a TRACE_ID (or --failed --dir DIR)"));
+  if (id.empty())
+    return Fail("report", absl::InvalidArgumentError("give a TRACE_ID (or --failed --dir DIR)"));
   if (html_path.empty() && json_path.empty()) {
     return Fail("report", absl::InvalidArgumentError("give -o FILE.html and/or --json FILE"));
   }
@@ -384,10 +407,18 @@ int RunDiff(Global& g, const std::string& a, const std::string& b,
   if (format == "json") {
     Json differences = Json::array();
     for (const auto& d : diff->differences()) {
-      differences.push_back({{"kind", d.kind()}, {"actor", d.actor()}, {"lineage", d.lineage()},
-                             {"path", d.path()}, {"a", d.a()}, {"b", d.b()}});
+      differences.push_back({{"kind", d.kind()},
+                             {"actor", d.actor()},
+                             {"lineage", d.lineage()},
+                             {"path", d.path()},
+                             {"a", d.a()},
+                             {"b", d.b()}});
     }
-    std::cout << Json{{"a", r.a()}, {"b", r.b()}, {"same", diff->same()}, {"differences", differences}}.dump(2)
+    std::cout << Json{{"a", r.a()},
+                      {"b", r.b()},
+                      {"same", diff->same()},
+                      {"differences", differences}}
+                     .dump(2)
               << "\n";
   } else if (diff->same()) {
     std::cout << Green("same") << ": " << r.a() << " and " << r.b()
@@ -396,8 +427,8 @@ int RunDiff(Global& g, const std::string& a, const std::string& b,
     std::cout << r.a() << " vs " << r.b() << ": " << diff->differences_size() << " difference"
               << (diff->differences_size() == 1 ? "" : "s") << "\n";
     for (const auto& d : diff->differences()) {
-      std::cout << "  " << Yellow(d.kind()) << "  " << d.lineage() << (d.path().empty() ? "" : "  " + d.path())
-                << "\n";
+      std::cout << "  " << Yellow(d.kind()) << "  " << d.lineage()
+                << (d.path().empty() ? "" : "  " + d.path()) << "\n";
       if (!d.a().empty()) std::cout << "      a: " << Red(d.a()) << "\n";
       if (!d.b().empty()) std::cout << "      b: " << Green(d.b()) << "\n";
     }
@@ -409,12 +440,78 @@ struct ReplayFlags {
   std::string trace, socket = "/var/run/asya/asya-runtime.sock", actor, envelope, out;
   std::string timeout = "5m";
   bool dry_run = false, allow_redacted = false, expect_same = false;
+  // Batch mode.
+  bool sump = false;
+  std::string reason, since, rate = "20/s", resume;
+  int limit = 0;
 };
+
+int RunBatch(Global& g, const ReplayFlags& f, absl::Duration timeout) {
+  BatchReplayOptions o;
+  o.actor = f.actor;
+  o.reason = f.reason;
+  o.limit = f.limit;
+  o.resume = f.resume;
+  o.dry_run = f.dry_run;
+  o.allow_redacted = f.allow_redacted;
+  o.timeout = timeout;
+  std::string rate = f.rate;
+  if (rate.size() > 2 && rate.substr(rate.size() - 2) == "/s") rate.resize(rate.size() - 2);
+  if (!absl::SimpleAtod(rate, &o.rate) || o.rate <= 0) {
+    return Fail("replay", absl::InvalidArgumentError("--rate " + f.rate +
+                                                     ": expected replays per second, e.g. 20/s"));
+  }
+  if (!f.since.empty()) {
+    auto t = ParseWhen("--since", f.since);
+    if (!t.ok()) return Fail("replay", t.status());
+    o.since_ns = *t;
+  }
+  if (!f.dry_run) {
+    if (auto s = NewUdsRuntimeClient(f.socket)->Health(absl::Seconds(5)); !s.ok()) {
+      return Fail("replay", absl::UnavailableError("no runtime answers on " + f.socket + ": " +
+                                                   std::string(s.message()) +
+                                                   " (start it, or pass --socket PATH)"));
+    }
+  }
+  std::atomic<bool> stop{false};
+  HandleStopSignals([&stop](int) { stop = true; });  // Ctrl-C: finish the current replay, then stop
+  const std::string socket = f.socket;
+  auto summary = RunBatchReplay(
+      g.Client(), [socket] { return NewUdsRuntimeClient(socket); }, Clock::Real(), o, &stop,
+      std::cerr, isatty(STDERR_FILENO));
+  if (!summary.ok()) return Fail("replay", summary.status());
+  const BatchReplaySummary& b = *summary;
+  std::vector<std::vector<std::string>> rows = {
+      {"fixed (fails no more)", Green(std::to_string(b.fixed))},
+      {"still failing", b.still_failing > 0 ? Red(std::to_string(b.still_failing)) : "0"}};
+  for (const auto& [type, n] : b.failing_by_error) rows.push_back({"  " + type, std::to_string(n)});
+  rows.push_back({"not replayable (capture)", std::to_string(b.refused)});
+  rows.push_back({"done in an earlier run", std::to_string(b.skipped)});
+  PrintTable({"RESULT", "HOPS"}, rows);
+  if (b.interrupted) {
+    std::cout << "interrupted"
+              << (f.resume.empty() ? "" : "; run again with the same --resume to continue") << "\n";
+  }
+  if (f.dry_run) return 0;
+  return b.interrupted || b.still_failing > 0 || b.refused > 0 ? kExitDifference : 0;
+}
 
 int RunReplay(Global& g, const ReplayFlags& f, const std::string& format) {
   absl::Duration timeout;
   if (!absl::ParseDuration(f.timeout, &timeout) || timeout <= absl::ZeroDuration()) {
-    return Fail("replay", absl::InvalidArgumentError("--timeout " + f.timeout + ": expected a duration such as 30s"));
+    return Fail("replay", absl::InvalidArgumentError("--timeout " + f.timeout +
+                                                     ": expected a duration such as 30s"));
+  }
+  if (f.sump) {
+    if (!f.trace.empty() || !f.envelope.empty()) {
+      return Fail("replay", absl::InvalidArgumentError(
+                                "--sump replays many traces: drop TRACE_ID/--envelope"));
+    }
+    return RunBatch(g, f, timeout);
+  }
+  if (f.trace.empty()) {
+    return Fail("replay",
+                absl::InvalidArgumentError("give a TRACE_ID, or --sump for every failed trace"));
   }
   auto artifact = g.Client().Get(f.trace);
   if (!artifact.ok()) return Fail("replay", artifact.status());
@@ -422,8 +519,10 @@ int RunReplay(Global& g, const ReplayFlags& f, const std::string& format) {
   if (hops.empty()) {
     return Fail("replay", absl::InvalidArgumentError(
                               f.envelope.empty() && f.actor.empty()
-                                  ? "trace " + artifact->trace_id() + " has no failed hop (choose one with --actor or --envelope)"
-                                  : "no hop in trace " + artifact->trace_id() + " matches --actor/--envelope"));
+                                  ? "trace " + artifact->trace_id() +
+                                        " has no failed hop (choose one with --actor or --envelope)"
+                                  : "no hop in trace " + artifact->trace_id() +
+                                        " matches --actor/--envelope"));
   }
   std::unique_ptr<RuntimeClient> runtime;
   if (!f.dry_run) {
@@ -439,14 +538,16 @@ int RunReplay(Global& g, const ReplayFlags& f, const std::string& format) {
   int failing = 0, refused = 0, differing = 0;
   for (const v1::Hop* hop : hops) {
     if (runtime) runtime = NewUdsRuntimeClient(f.socket);  // a fresh replay header per hop
-    ReplayResult r = ReplayHop(artifact->trace_id(), *hop, runtime.get(), timeout, f.dry_run,
-                               f.allow_redacted);
+    ReplayResult r =
+        ReplayHop(artifact->trace_id(), *hop, runtime.get(), timeout, f.dry_run, f.allow_redacted);
     all.push_back(ReplayResultJson(r));
     if (!r.refused.empty()) ++refused;
     if (!r.dry_run && r.refused.empty() && !r.now_succeeds) ++failing;
     if (!r.dry_run && r.refused.empty() && !r.same) ++differing;
     if (format == "json") continue;
-    std::cout << Paint(absl::StrCat(r.actor, "  ", r.envelope_id, r.attempt > 1 ? absl::StrCat(" attempt ", r.attempt) : ""), "1")
+    std::cout << Paint(absl::StrCat(r.actor, "  ", r.envelope_id,
+                                    r.attempt > 1 ? absl::StrCat(" attempt ", r.attempt) : ""),
+                       "1")
               << "\n";
     std::cout << "  was: " << (r.original_failed ? Red("failed") : Green("ok"))
               << absl::StrCat("  http ", r.original_http, "  ", r.original_outputs, " output(s)")
@@ -456,28 +557,34 @@ int RunReplay(Global& g, const ReplayFlags& f, const std::string& format) {
       continue;
     }
     if (r.dry_run) {
-      std::cout << "  would send (x-meshtrace-replay " << r.replay_id << "):\n    " << r.sent << "\n";
+      std::cout << "  would send (x-meshtrace-replay " << r.replay_id << "):\n    " << r.sent
+                << "\n";
       continue;
     }
     std::string now = r.now_succeeds ? Green("ok") : Red("fails");
-    std::string error = r.reply.error ? (r.reply.error->type.empty() ? r.reply.error->code : r.reply.error->type) +
-                                            ": " + r.reply.error->message
-                                      : "";
+    std::string error =
+        r.reply.error ? (r.reply.error->type.empty() ? r.reply.error->code : r.reply.error->type) +
+                            ": " + r.reply.error->message
+                      : "";
     std::cout << "  now: " << now
-              << absl::StrCat("  http ", r.reply.http_status, "  ", r.reply.frames.size(), " frame(s)  ",
-                              absl::StrFormat("%.1fms", absl::ToDoubleMilliseconds(r.reply.duration)))
+              << absl::StrCat(
+                     "  http ", r.reply.http_status, "  ", r.reply.frames.size(), " frame(s)  ",
+                     absl::StrFormat("%.1fms", absl::ToDoubleMilliseconds(r.reply.duration)))
               << (error.empty() ? "" : "  " + Red(error)) << "\n";
     for (const auto& c : r.changes) std::cout << "    " << Yellow(c) << "\n";
-    if (r.changes.empty() && r.now_succeeds) std::cout << "    " << Dim("frames match the original") << "\n";
+    if (r.changes.empty() && r.now_succeeds)
+      std::cout << "    " << Dim("frames match the original") << "\n";
   }
   if (!f.out.empty() && !WriteFile(f.out, all.dump(2) + "\n")) {
     return Fail("replay", absl::FailedPreconditionError("cannot write " + f.out));
   }
-  if (format == "json") std::cout << all.dump(2) << "\n";
+  if (format == "json")
+    std::cout << all.dump(2) << "\n";
   else {
-    std::cout << "\n" << hops.size() << " hop(s): " << (hops.size() - failing - refused) << " ok, " << failing
-              << " failing, " << refused << " not replayed" << (f.expect_same ? absl::StrCat(", ", differing, " differ") : "")
-              << "\n";
+    std::cout << "\n"
+              << hops.size() << " hop(s): " << (hops.size() - failing - refused) << " ok, "
+              << failing << " failing, " << refused << " not replayed"
+              << (f.expect_same ? absl::StrCat(", ", differing, " differ") : "") << "\n";
   }
   if (f.dry_run) return 0;
   if (failing > 0 || refused > 0 || (f.expect_same && differing > 0)) return kExitDifference;
@@ -530,7 +637,9 @@ int RunCli(int argc, char** argv) {
       ->envname("MESHTRACE_COLLECTOR")
       ->default_str("127.0.0.1:7700");
   app.add_option("--token", g.token, "collector API token")->envname("MESHTRACE_API_TOKEN");
-  app.footer("Exit codes: 0 success, 1 a difference or a failing replay, 2 usage, connection or lookup errors.");
+  app.footer(
+      "Exit codes: 0 success, 1 a difference or a failing replay, 2 usage, connection or lookup "
+      "errors.");
 
   std::string format = "table";
   auto add_format = [&format](CLI::App* cmd) {
@@ -548,14 +657,16 @@ int RunCli(int argc, char** argv) {
       "  meshtrace traces --verdict stalled --actor payments -o json");
 
   std::string show_id;
-  CLI::App* show = app.add_subcommand("show", "Show one trace as a tree: hops, timings, errors, anomalies");
+  CLI::App* show =
+      app.add_subcommand("show", "Show one trace as a tree: hops, timings, errors, anomalies");
   show->add_option("TRACE_ID", show_id, "a trace id or an envelope id")->required();
   add_format(show);
   show->footer("Examples:\n  meshtrace show 7f3c9a2e-...\n  meshtrace show ENVELOPE_ID -o json");
 
   std::string report_id, report_html, report_json, report_since, report_dir;
   bool report_failed = false;
-  CLI::App* report = app.add_subcommand("report", "Write the self-contained HTML report of a trace");
+  CLI::App* report =
+      app.add_subcommand("report", "Write the self-contained HTML report of a trace");
   report->add_option("TRACE_ID", report_id, "a trace id or an envelope id");
   report->add_option("-o,--output", report_html, "the HTML file to write");
   report->add_option("--json", report_json, "also write the trace artifact as JSON");
@@ -584,17 +695,28 @@ int RunCli(int argc, char** argv) {
   ReplayFlags replay_flags;
   CLI::App* replay = app.add_subcommand(
       "replay", "Re-invoke a runtime with a captured input and compare with what happened");
-  replay->add_option("TRACE_ID", replay_flags.trace, "a trace id or an envelope id")->required();
+  replay->add_option("TRACE_ID", replay_flags.trace, "a trace id or an envelope id");
   replay->add_option("--socket", replay_flags.socket, "the runtime's Unix socket")
       ->default_str("/var/run/asya/asya-runtime.sock");
   replay->add_option("--actor", replay_flags.actor, "replay the hops at this actor");
   replay->add_option("--envelope", replay_flags.envelope, "replay this envelope's hop");
   replay->add_flag("--dry-run", replay_flags.dry_run, "print what would be sent");
   replay->add_option("--out", replay_flags.out, "write the results as JSON to this file");
-  replay->add_flag("--allow-redacted", replay_flags.allow_redacted, "replay captures with redacted fields");
+  replay->add_flag("--allow-redacted", replay_flags.allow_redacted,
+                   "replay captures with redacted fields");
   replay->add_flag("--expect-same", replay_flags.expect_same,
                    "exit 1 when the frames differ from the original outputs");
   replay->add_option("--timeout", replay_flags.timeout, "per call")->default_str("5m");
+  replay->add_flag("--sump", replay_flags.sump,
+                   "batch: every failed hop of every failed trace (what went to x-sump)");
+  replay->add_option("--reason", replay_flags.reason, "batch: only traces with this reason");
+  replay->add_option("--since", replay_flags.since,
+                     "batch: only traces started this long ago (1h)");
+  replay->add_option("--rate", replay_flags.rate, "batch: replays per second at most")
+      ->default_str("20/s");
+  replay->add_option("--limit", replay_flags.limit, "batch: at most this many replays");
+  replay->add_option("--resume", replay_flags.resume,
+                     "batch: file of finished replays, skipped when run again (Ctrl-C safe)");
   add_format(replay);
   replay->footer(
       "Without --actor/--envelope every failed hop is replayed. Each call carries the header\n"
@@ -602,18 +724,22 @@ int RunCli(int argc, char** argv) {
       "Exit 0 when every replayed hop now succeeds, 1 when one fails again or was not replayed.\n\n"
       "Examples:\n"
       "  meshtrace replay TRACE_ID --socket /var/run/asya/asya-runtime.sock\n"
-      "  meshtrace replay TRACE_ID --envelope ENVELOPE_ID --actor price --dry-run");
+      "  meshtrace replay TRACE_ID --envelope ENVELOPE_ID --actor price --dry-run\n"
+      "  meshtrace replay --sump --actor price --since 1h --rate 10/s --resume done.tsv --socket "
+      "S");
 
   DemoOptions demo_options;
   CLI::App* demo = app.add_subcommand(
       "demo", "Run a whole traced mesh on this machine and show what meshtrace finds");
   demo->add_option("--envelopes", demo_options.envelopes, "sign-ups to produce")->default_val(300);
   demo->add_option("--seed", demo_options.seed, "seed of the generated sign-ups")->default_val(42);
-  demo->add_option("--fail-rate", demo_options.fail_rate, "share of declined cards")->default_val(0.1);
+  demo->add_option("--fail-rate", demo_options.fail_rate, "share of declined cards")
+      ->default_val(0.1);
   demo->add_option("--dir", demo_options.dir, "where data, sockets, logs and reports go")
       ->default_val("meshtrace-demo");
   demo->add_option("--grpc-port", demo_options.grpc_port, "collector gRPC port")->default_val(7700);
-  demo->add_option("--http-port", demo_options.http_port, "collector UI/API port")->default_val(7701);
+  demo->add_option("--http-port", demo_options.http_port, "collector UI/API port")
+      ->default_val(7701);
   demo->add_flag("--keep-running", demo_options.keep_running,
                  "leave the mesh up for exploring until Ctrl-C");
   demo->footer(
@@ -651,14 +777,16 @@ int RunCli(int argc, char** argv) {
   if (traces->parsed()) return RunTraces(g, list_flags, format);
   if (show->parsed()) return RunShow(g, show_id, format);
   if (report->parsed()) {
-    return RunReport(g, report_id, report_html, report_json, report_failed, report_since, report_dir);
+    return RunReport(g, report_id, report_html, report_json, report_failed, report_since,
+                     report_dir);
   }
   if (diff->parsed()) return RunDiff(g, diff_a, diff_b, diff_ignore, format);
   if (replay->parsed()) return RunReplay(g, replay_flags, format);
   if (dev_kafka->parsed()) return RunDevKafka(brokers, topics);
   if (demo->parsed()) {
     std::error_code ec;
-    demo_options.bin_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+    demo_options.bin_dir =
+        std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
     return RunDemo(demo_options);
   }
   return kExitUsage;

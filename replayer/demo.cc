@@ -50,7 +50,9 @@ std::vector<ActorSpec> Mesh() {
   };
 }
 
-std::string Topic(const std::string& actor) { return absl::StrCat("asya-", kNamespace, "-", actor); }
+std::string Topic(const std::string& actor) {
+  return absl::StrCat("asya-", kNamespace, "-", actor);
+}
 
 bool PortFree(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -72,13 +74,15 @@ std::string SignUp(std::mt19937& rng, int n, bool declined) {
     for (int i = 0; i < digits; ++i) s += "0123456789abcdef"[rng() % 16];
     return s;
   };
-  const std::string id = absl::StrCat(hex(8), "-", hex(4), "-4", hex(3), "-a", hex(3), "-", hex(12));
+  const std::string id =
+      absl::StrCat(hex(8), "-", hex(4), "-4", hex(3), "-a", hex(3), "-", hex(12));
   static const char* const kPlans[] = {"free", "pro", "team"};
   nlohmann::ordered_json envelope = {
       {"id", id},
-      {"route", {{"prev", nlohmann::json::array()},
-                 {"curr", "create-account"},
-                 {"next", {"issue-token", "setup-payment", "send-welcome"}}}},
+      {"route",
+       {{"prev", nlohmann::json::array()},
+        {"curr", "create-account"},
+        {"next", {"issue-token", "setup-payment", "send-welcome"}}}},
       {"headers", nlohmann::json::object()},
       {"payload",
        {{"user_id", absl::StrFormat("u-%05d", n)},
@@ -99,9 +103,9 @@ absl::Status Produce(const std::string& brokers, const std::string& topic,
   if (!producer) return absl::InternalError("cannot create a Kafka producer: " + err);
   for (const std::string& v : values) {
     while (true) {
-      RdKafka::ErrorCode code = producer->produce(
-          topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-          const_cast<char*>(v.data()), v.size(), nullptr, 0, 0, nullptr);
+      RdKafka::ErrorCode code =
+          producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                            const_cast<char*>(v.data()), v.size(), nullptr, 0, 0, nullptr);
       if (code == RdKafka::ERR_NO_ERROR) break;
       if (code != RdKafka::ERR__QUEUE_FULL) {
         return absl::InternalError("produce to " + topic + ": " + RdKafka::err2str(code));
@@ -123,10 +127,13 @@ class Demo {
   int Run() {
     if (o_.envelopes < 1 || o_.envelopes > 100'000) return Usage("--envelopes: 1 to 100000");
     if (o_.fail_rate < 0 || o_.fail_rate > 1) return Usage("--fail-rate: 0 to 1");
-    for (auto [port, flag] : {std::pair{o_.grpc_port, "--grpc-port"}, std::pair{o_.http_port, "--http-port"}}) {
+    for (auto [port, flag] :
+         {std::pair{o_.grpc_port, "--grpc-port"}, std::pair{o_.http_port, "--http-port"}}) {
       if (!PortFree(port)) {
-        return Usage(absl::StrCat("port ", port, " on 127.0.0.1 is in use (a collector or another demo?); "
-                                  "stop it or pass ", flag));
+        return Usage(absl::StrCat("port ", port,
+                                  " on 127.0.0.1 is in use (a collector or another demo?); "
+                                  "stop it or pass ",
+                                  flag));
       }
     }
     WatchSignals();
@@ -180,7 +187,8 @@ class Demo {
     for (const ActorSpec& a : Mesh()) topics.push_back(Topic(a.name));
     std::string topic_list;
     for (const auto& t : topics) topic_list += (topic_list.empty() ? "" : ",") + t;
-    if (auto s = Start("kafka", {o_.bin_dir + "/meshtrace", "dev-kafka", "--topics", topic_list}); !s.ok()) {
+    if (auto s = Start("kafka", {o_.bin_dir + "/meshtrace", "dev-kafka", "--topics", topic_list});
+        !s.ok()) {
       return Failed(std::string(s.message()));
     }
     auto brokers = children_.back().second.ReadLine(absl::Seconds(20));
@@ -188,16 +196,18 @@ class Demo {
     Say("  kafka      " + *brokers + " (librdkafka's mock cluster)");
     // Collector.
     const std::string grpc = absl::StrCat("127.0.0.1:", o_.grpc_port);
-    if (auto s = Start("collector", {o_.bin_dir + "/meshtrace-collector", "--data-dir", dir_ + "/data",
-                                     "--grpc-listen", grpc, "--http-listen",
-                                     absl::StrCat("127.0.0.1:", o_.http_port), "--stall-timeout", "30s"});
+    if (auto s = Start("collector",
+                       {o_.bin_dir + "/meshtrace-collector", "--data-dir", dir_ + "/data",
+                        "--grpc-listen", grpc, "--http-listen",
+                        absl::StrCat("127.0.0.1:", o_.http_port), "--stall-timeout", "30s"});
         !s.ok()) {
       return Failed(std::string(s.message()));
     }
     client_ = NewGrpcQueryClient(grpc, "");
     const absl::Time ready_by = absl::Now() + absl::Seconds(20);
     while (!client_->List(v1::ListTracesRequest()).ok()) {
-      if (absl::Now() > ready_by || !DeadChild().empty()) return Failed("the collector did not start");
+      if (absl::Now() > ready_by || !DeadChild().empty())
+        return Failed("the collector did not start");
       absl::SleepFor(absl::Milliseconds(100));
     }
     Say(absl::StrCat("  collector  gRPC ", grpc, ", UI http://127.0.0.1:", o_.http_port, "/"));
@@ -206,9 +216,11 @@ class Demo {
     for (const ActorSpec& a : Mesh()) {
       const std::string sockets = dir_ + "/sockets/" + a.name;
       std::filesystem::create_directories(sockets);
-      std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir", sockets};
+      std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir",
+                                          sockets};
       runtime.insert(runtime.end(), a.runtime_args.begin(), a.runtime_args.end());
-      if (auto s = Start(a.name + ".runtime", runtime); !s.ok()) return Failed(std::string(s.message()));
+      if (auto s = Start(a.name + ".runtime", runtime); !s.ok())
+        return Failed(std::string(s.message()));
       std::map<std::string, std::string> env = {
           {"ASYA_ACTOR_NAME", a.name},
           {"ASYA_NAMESPACE", kNamespace},
@@ -226,7 +238,8 @@ class Demo {
       }
       if (!a.end_actor) chain += (chain.empty() ? "" : " → ") + a.name;
     }
-    Say("  actors     " + chain + " (+ x-sink, x-sump), each a meshtrace-sidecar + example runtime");
+    Say("  actors     " + chain +
+        " (+ x-sink, x-sump), each a meshtrace-sidecar + example runtime");
 
     // Sign-ups.
     std::mt19937 rng(o_.seed);

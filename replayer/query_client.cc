@@ -14,8 +14,9 @@ class GrpcQueryClient : public QueryClient {
   GrpcQueryClient(std::string address, std::string token)
       : address_(std::move(address)),
         token_(std::move(token)),
-        stub_(v1::Query::NewStub(
-            grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {}
+        stub_(
+            v1::Query::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {
+  }
 
   absl::StatusOr<v1::ListTracesResponse> List(const v1::ListTracesRequest& r) override {
     v1::ListTracesResponse response;

@@ -10,6 +10,7 @@ namespace {
 using OrderedJson = nlohmann::ordered_json;
 
 bool IsFailed(const v1::Hop& hop) {
+  if (!hop.terminal_phase().empty()) return false;
   if (hop.has_error() || hop.rejected()) return true;
   for (const auto& o : hop.outputs()) {
     if (o.message_type() == "sump" || o.phase() == "failed") return true;
@@ -58,6 +59,8 @@ void Compare(const v1::Hop& hop, ReplayResult* r) {
 
 }  // namespace
 
+bool IsFailedHop(const v1::Hop& hop) { return IsFailed(hop); }
+
 std::vector<const v1::Hop*> SelectHops(const v1::TraceArtifact& trace,
                                        const std::string& envelope_id, const std::string& actor) {
   std::vector<const v1::Hop*> chosen;
@@ -78,28 +81,29 @@ std::vector<const v1::Hop*> SelectHops(const v1::TraceArtifact& trace,
 absl::Status CheckReplayable(const v1::Capture& input, bool allow_redacted) {
   if (input.envelope_json().empty()) {
     return absl::FailedPreconditionError(
-        input.payload_omitted() ? "the input was captured without its payload (MESHTRACE_CAPTURE=metadata)"
-                                : "no input was captured (MESHTRACE_CAPTURE=none?)");
+        input.payload_omitted()
+            ? "the input was captured without its payload (MESHTRACE_CAPTURE=metadata)"
+            : "no input was captured (MESHTRACE_CAPTURE=none?)");
   }
   if (input.truncated()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the input capture was cut at ", input.envelope_json().size(), " of ",
-        input.original_size(), " bytes (raise MESHTRACE_CAPTURE_MAX_BYTES)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the input capture was cut at ", input.envelope_json().size(), " of ",
+                     input.original_size(), " bytes (raise MESHTRACE_CAPTURE_MAX_BYTES)"));
   }
   if (input.payload_omitted()) {
     return absl::FailedPreconditionError("the input was captured without its payload");
   }
   if (input.redacted_fields_size() > 0 && !allow_redacted) {
     std::string fields;
-    for (const auto& f : input.redacted_fields()) absl::StrAppend(&fields, fields.empty() ? "" : ", ", f);
+    for (const auto& f : input.redacted_fields())
+      absl::StrAppend(&fields, fields.empty() ? "" : ", ", f);
     return absl::FailedPreconditionError("redacted fields in the capture: " + fields +
                                          " (replay anyway with --allow-redacted)");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReplayEnvelope(const v1::Capture& input,
-                                           const std::string& replay_id) {
+absl::StatusOr<std::string> ReplayEnvelope(const v1::Capture& input, const std::string& replay_id) {
   OrderedJson j = OrderedJson::parse(input.envelope_json(), nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     return absl::InvalidArgumentError("the captured input is not a JSON envelope");
@@ -138,8 +142,8 @@ ReplayResult ReplayHop(const std::string& trace_id, const v1::Hop& hop, RuntimeC
   if (dry_run || runtime == nullptr) return r;
   runtime->SetRequestHeader(kReplayHeaderName, r.replay_id);
   r.reply = runtime->Invoke(r.sent, timeout);
-  r.now_succeeds = r.reply.kind == RuntimeReply::Kind::kFrames ||
-                   r.reply.kind == RuntimeReply::Kind::kNoContent;
+  r.now_succeeds =
+      r.reply.kind == RuntimeReply::Kind::kFrames || r.reply.kind == RuntimeReply::Kind::kNoContent;
   Compare(hop, &r);
   return r;
 }

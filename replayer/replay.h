@@ -1,9 +1,8 @@
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "common/runtime_client.h"
@@ -19,10 +18,10 @@ struct ReplayResult {
   std::string actor;
   std::string envelope_id;
   int attempt = 0;
-  std::string replay_id;   // the x-meshtrace-replay value sent
-  std::string refused;     // non-empty: not replayed, and why
+  std::string replay_id;  // the x-meshtrace-replay value sent
+  std::string refused;    // non-empty: not replayed, and why
   bool dry_run = false;
-  std::string sent;        // the envelope sent (or that would be sent)
+  std::string sent;  // the envelope sent (or that would be sent)
   // What happened originally.
   bool original_failed = false;
   int original_http = 0;
@@ -34,6 +33,10 @@ struct ReplayResult {
   bool same = false;                 // frames equal the original outputs (route + payload)
   std::vector<std::string> changes;  // per frame: "frame 1 $.payload.x: 1 → 2", "2 frames, was 1"
 };
+
+// True for a hop that failed: an error, a rejection, or an output to x-sump / phase failed.
+// End-actor hops (x-sink / x-sump consuming) are not failed hops.
+bool IsFailedHop(const v1::Hop& hop);
 
 // The hops to replay: those of `envelope_id` (and `actor` if given), else those at `actor`,
 // else every failed hop. End-actor hops (x-sink/x-sump consuming) are never chosen.

@@ -14,11 +14,20 @@ std::string Escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -64,8 +73,9 @@ absl::StatusOr<FailedReports> WriteFailedReports(QueryClient& client, int64_t si
       if (result.first_report.empty()) result.first_report = dir + "/" + file;
       ++result.written;
       rows += "<tr><td>" + Escape(FormatRfc3339(absl::FromUnixNanos(s.started_at_ns()))) +
-              "</td><td><a href=\"" + Escape(file) + "\">" + Escape(s.trace_id()) + "</a></td><td>" +
-              Escape(s.ended_at_actor()) + "</td><td>" + Escape(s.headline()) + "</td></tr>\n";
+              "</td><td><a href=\"" + Escape(file) + "\">" + Escape(s.trace_id()) +
+              "</a></td><td>" + Escape(s.ended_at_actor()) + "</td><td>" + Escape(s.headline()) +
+              "</td></tr>\n";
     }
     request.set_cursor(page->next_cursor());
   } while (!request.cursor().empty());
@@ -74,7 +84,8 @@ absl::StatusOr<FailedReports> WriteFailedReports(QueryClient& client, int64_t si
       "traces</title><style>body{font:14px system-ui,sans-serif;margin:24px}td{padding:2px 14px "
       "2px 0}th{text-align:left;color:#57606a}</style></head><body><h1>" +
       std::to_string(result.written) + " failed trace" + (result.written == 1 ? "" : "s") +
-      "</h1><table><tr><th>started</th><th>trace</th><th>failed at</th><th>what happened</th></tr>\n" +
+      "</h1><table><tr><th>started</th><th>trace</th><th>failed at</th><th>what "
+      "happened</th></tr>\n" +
       rows + "</table></body></html>\n";
   result.index = dir + "/index.html";
   if (!WriteFile(result.index, index)) {

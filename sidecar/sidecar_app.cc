@@ -12,13 +12,13 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/redaction.h"
+#include "common/runtime_client.h"
 #include "common/signals.h"
 #include "common/topics.h"
 #include "common/trace_identity.h"
 #include "sidecar/event_emitter.h"
 #include "sidecar/kafka_queue.h"
 #include "sidecar/router.h"
-#include "common/runtime_client.h"
 
 namespace meshtrace::sidecar {
 namespace {

@@ -39,8 +39,15 @@ struct Scenario {
 
 std::vector<Scenario> Scenarios() {
   return {
-      {"chain", [](TraceBuilder& b) { b.Chain("e1", {"a", "b", "c"}); }, absl::ZeroDuration(),
-       v1::VERDICT_COMPLETE, v1::OUTCOME_SUCCEEDED, {}, "succeeded in 4 hops"},
+      {"chain",
+       [](TraceBuilder& b) {
+         b.Chain("e1", {"a", "b", "c"});
+       },
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_SUCCEEDED,
+       {},
+       "succeeded in 4 hops"},
       {"fan_out_succeeds",
        [](TraceBuilder& b) {
          b.Receive("e1", "a").Result("e1", "a");
@@ -52,7 +59,11 @@ std::vector<Scenario> Scenarios() {
            b.Terminate(id, "x-sink", "succeeded", "Completed");
          }
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_SUCCEEDED, {}, "succeeded"},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_SUCCEEDED,
+       {},
+       "succeeded"},
       {"fan_out_mixed",
        [](TraceBuilder& b) {
          b.Receive("e1", "a").Result("e1", "a");
@@ -64,7 +75,10 @@ std::vector<Scenario> Scenarios() {
          b.Route("e2", "b", "e2", "x-sump", "sump", "failed", "RuntimeError");
          b.Receive("e2", "x-sump", {"a"}, "e1").Terminate("e2", "x-sump", "failed", "RuntimeError");
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_MIXED, {},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_MIXED,
+       {},
        "failed at actor b with KeyError: 'sku'"},
       {"handler_error_to_sump",
        [](TraceBuilder& b) {
@@ -73,7 +87,10 @@ std::vector<Scenario> Scenarios() {
          b.Route("e1", "b", "e1", "x-sump", "sump", "failed", "RuntimeError");
          b.Receive("e1", "x-sump", {"a"}).Terminate("e1", "x-sump", "failed", "RuntimeError");
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_FAILED, {},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_FAILED,
+       {},
        "failed at actor b with ValueError: bad input"},
       {"redelivery_is_an_attempt",
        [](TraceBuilder& b) {
@@ -82,41 +99,65 @@ std::vector<Scenario> Scenarios() {
          b.Route("e1", "a", "e1", "x-sink", "sink", "succeeded", "Completed");
          b.Receive("e1", "x-sink", {"a"}).Terminate("e1", "x-sink", "succeeded", "Completed");
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_SUCCEEDED, {Kind::Anomaly_Kind_KIND_REDELIVERY},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_SUCCEEDED,
+       {Kind::Anomaly_Kind_KIND_REDELIVERY},
        "succeeded"},
       {"lost_in_transit_stalls",
        [](TraceBuilder& b) { b.Receive("e1", "a").Result("e1", "a").Route("e1", "a", "e1", "b"); },
-       absl::Minutes(6), v1::VERDICT_STALLED, v1::OUTCOME_UNSPECIFIED,
-       {Kind::Anomaly_Kind_KIND_STALLED}, "lost between a and b"},
+       absl::Minutes(6),
+       v1::VERDICT_STALLED,
+       v1::OUTCOME_UNSPECIFIED,
+       {Kind::Anomaly_Kind_KIND_STALLED},
+       "lost between a and b"},
       {"in_transit_is_open",
        [](TraceBuilder& b) { b.Receive("e1", "a").Result("e1", "a").Route("e1", "a", "e1", "b"); },
-       absl::Minutes(4), v1::VERDICT_OPEN, v1::OUTCOME_UNSPECIFIED, {}, "in flight"},
+       absl::Minutes(4),
+       v1::VERDICT_OPEN,
+       v1::OUTCOME_UNSPECIFIED,
+       {},
+       "in flight"},
       {"stuck_at_actor_stalls",
-       [](TraceBuilder& b) { b.Receive("e1", "a"); }, absl::Minutes(6), v1::VERDICT_STALLED,
-       v1::OUTCOME_UNSPECIFIED, {Kind::Anomaly_Kind_KIND_STALLED}, "never routed onward"},
+       [](TraceBuilder& b) { b.Receive("e1", "a"); },
+       absl::Minutes(6),
+       v1::VERDICT_STALLED,
+       v1::OUTCOME_UNSPECIFIED,
+       {Kind::Anomaly_Kind_KIND_STALLED},
+       "never routed onward"},
       {"uninstrumented_upstream_is_partial",
        [](TraceBuilder& b) {
          b.Receive("e1", "b", {"a"}).Result("e1", "b");
          b.Route("e1", "b", "e1", "x-sink", "sink", "succeeded", "Completed");
          b.Receive("e1", "x-sink", {"a", "b"}).Terminate("e1", "x-sink", "succeeded", "Completed");
        },
-       absl::Minutes(1), v1::VERDICT_PARTIAL, v1::OUTCOME_SUCCEEDED,
-       {Kind::Anomaly_Kind_KIND_PARTIAL}, "partial"},
+       absl::Minutes(1),
+       v1::VERDICT_PARTIAL,
+       v1::OUTCOME_SUCCEEDED,
+       {Kind::Anomaly_Kind_KIND_PARTIAL},
+       "partial"},
       {"missing_upstream_waits_its_grace",
        [](TraceBuilder& b) {
          b.Receive("e1", "b", {"a"}).Result("e1", "b");
          b.Route("e1", "b", "e1", "x-sink", "sink", "succeeded", "Completed");
          b.Receive("e1", "x-sink", {"a", "b"}).Terminate("e1", "x-sink", "succeeded", "Completed");
        },
-       absl::Seconds(10), v1::VERDICT_OPEN, v1::OUTCOME_SUCCEEDED, {}, ""},
+       absl::Seconds(10),
+       v1::VERDICT_OPEN,
+       v1::OUTCOME_SUCCEEDED,
+       {},
+       ""},
       {"rejected_message",
        [](TraceBuilder& b) {
          b.Reject("s1", "a", "parse_error", "not JSON at line 1 column 2");
          b.Route("s1", "a", "s1", "x-sump", "sump", "failed", "ParseError");
          b.Receive("s1", "x-sump", {}).Terminate("s1", "x-sump", "failed", "ParseError");
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_FAILED,
-       {Kind::Anomaly_Kind_KIND_REJECTED}, "rejected at actor a (parse_error)"},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_FAILED,
+       {Kind::Anomaly_Kind_KIND_REJECTED},
+       "rejected at actor a (parse_error)"},
       {"clock_skew_is_corrected",
        [](TraceBuilder& b) {
          b.Receive("e1", "a").Result("e1", "a").Route("e1", "a", "e1", "b");
@@ -125,13 +166,20 @@ std::vector<Scenario> Scenarios() {
          b.Route("e1", "b", "e1", "x-sink", "sink", "succeeded", "Completed");
          b.Receive("e1", "x-sink", {"a", "b"}).Terminate("e1", "x-sink", "succeeded", "Completed");
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_SUCCEEDED,
-       {Kind::Anomaly_Kind_KIND_CLOCK_SKEW}, "succeeded"},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_SUCCEEDED,
+       {Kind::Anomaly_Kind_KIND_CLOCK_SKEW},
+       "succeeded"},
       {"paused_branch_ends",
        [](TraceBuilder& b) {
          b.Receive("e1", "a").Result("e1", "a").Terminate("e1", "a", "paused", "Paused");
        },
-       absl::ZeroDuration(), v1::VERDICT_COMPLETE, v1::OUTCOME_UNSPECIFIED, {}, ""},
+       absl::ZeroDuration(),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_UNSPECIFIED,
+       {},
+       ""},
   };
 }
 
@@ -169,8 +217,7 @@ TEST_P(AssemblyTest, VerdictOutcomeAndAnomaliesHoldInEveryOrder) {
     Evaluation ev = state.Evaluate(now, kTimeouts);
     ASSERT_EQ(ev.verdict, s.verdict) << s.name << " round " << round;
     ASSERT_EQ(ev.outcome, s.outcome) << s.name << " round " << round;
-    EXPECT_NE(state.Headline(ev).find(s.headline_part), std::string::npos)
-        << state.Headline(ev);
+    EXPECT_NE(state.Headline(ev).find(s.headline_part), std::string::npos) << state.Headline(ev);
     std::sort(stored.begin(), stored.end(), [](const StoredEvent& a, const StoredEvent& b) {
       return a.event.time_ns() < b.event.time_ns();
     });
@@ -201,8 +248,8 @@ TEST(AssemblyTest, FailedHopCarriesTheReplayCommandAndTheError) {
   b.Route("e1", "a", "e1", "x-sump", "sump", "failed", "RuntimeError");
   std::vector<StoredEvent> stored;
   for (auto& e : b.Take()) stored.push_back({e, 0});
-  v1::TraceArtifact a =
-      BuildArtifact("t-replay", stored, std::nullopt, 0, ArtifactOptions{kTimeouts, "/run/rt.sock"});
+  v1::TraceArtifact a = BuildArtifact("t-replay", stored, std::nullopt, 0,
+                                      ArtifactOptions{kTimeouts, "/run/rt.sock"});
   ASSERT_GE(a.hops_size(), 1);
   EXPECT_EQ(a.hops(0).replay_command(),
             "meshtrace replay t-replay --envelope e1 --actor a --socket /run/rt.sock");
@@ -237,12 +284,13 @@ TEST_P(PipelineAssemblyTest, StoredSummaryMatchesFromDuplicatedShuffledBatches) 
   for (size_t i = 0; i < doubled.size();) {
     const size_t n = std::min<size_t>(doubled.size() - i, 1 + rng() % 4);
     absl::Notification done;
-    pipeline.Submit(std::vector<v1::LifecycleEvent>(doubled.begin() + i, doubled.begin() + i + n), [&](const BatchResult& r) {
-      EXPECT_TRUE(r.status.ok());
-      accepted += r.accepted;
-      duplicates += r.duplicates;
-      done.Notify();
-    });
+    pipeline.Submit(std::vector<v1::LifecycleEvent>(doubled.begin() + i, doubled.begin() + i + n),
+                    [&](const BatchResult& r) {
+                      EXPECT_TRUE(r.status.ok());
+                      accepted += r.accepted;
+                      duplicates += r.duplicates;
+                      done.Notify();
+                    });
     done.WaitForNotification();
     i += n;
   }

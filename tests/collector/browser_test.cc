@@ -1,6 +1,7 @@
 // The HTML report and the web UI in real headless Chromium: the DOM after scripts ran is
 // checked for what an engineer must see, and screenshots are left under the build dir
 // (build/test-artifacts/) for a human look.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/stat.h>
@@ -15,8 +16,6 @@
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/trace_builder.h"
-
-#include <grpcpp/grpcpp.h>
 
 namespace meshtrace::collector {
 namespace {
@@ -67,19 +66,20 @@ class BrowserTest : public ::testing::Test {
     failed.SetPayload(R"({"order":17,"price":-3})");
     failed.Receive("e1", "parse").Result("e1", "parse", 200, "", "", 3'000'000);
     failed.Route("e1", "parse", "e1", "price");
-    failed.Receive("e1", "price", {"parse"}).Result("e1", "price", 500, "ValueError",
-                                                    "price must be positive", 12'000'000);
+    failed.Receive("e1", "price", {"parse"})
+        .Result("e1", "price", 500, "ValueError", "price must be positive", 12'000'000);
     failed.Route("e1", "price", "e1", "x-sump", "sump", "failed", "RuntimeError");
     failed.Receive("e1", "x-sump", {"parse"}).Terminate("e1", "x-sump", "failed", "RuntimeError");
 
     TraceBuilder fan("fan-1", now + 1'000'000);
     fan.Receive("f1", "split").Result("f1", "split");
-    fan.Route("f1", "split", "f1", "work").Route("f1", "split", "f2", "work", "routing", "pending",
-                                                 "", "f1");
+    fan.Route("f1", "split", "f1", "work")
+        .Route("f1", "split", "f2", "work", "routing", "pending", "", "f1");
     for (const char* id : {"f1", "f2"}) {
       fan.Receive(id, "work", {"split"}).Result(id, "work");
       fan.Route(id, "work", id, "x-sink", "sink", "succeeded", "Completed");
-      fan.Receive(id, "x-sink", {"split", "work"}).Terminate(id, "x-sink", "succeeded", "Completed");
+      fan.Receive(id, "x-sink", {"split", "work"})
+          .Terminate(id, "x-sink", "succeeded", "Completed");
     }
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->grpc_port()),
                                        grpc::InsecureChannelCredentials());
@@ -126,7 +126,7 @@ TEST_F(BrowserTest, ReportOpensOfflineAndShowsVerdictHopsErrorAndReplay) {
   EXPECT_NE(dom.find("meshtrace replay bad-1 --envelope e1 --actor price"), std::string::npos);
   EXPECT_NE(dom.find("<svg"), std::string::npos);
   EXPECT_NE(dom.find("\"price\": -3"), std::string::npos);  // the input, pretty-printed
-  EXPECT_EQ(dom.find("http://"), std::string::npos);  // nothing loads from the network
+  EXPECT_EQ(dom.find("http://"), std::string::npos);        // nothing loads from the network
   EXPECT_EQ(dom.find("https://"), std::string::npos);
 
   const std::string png = kArtifacts + "/report-bad-1.png";

@@ -1,5 +1,7 @@
 // The whole collector in this process (gRPC and HTTP on port 0, RocksDB in a temp dir) driven
 // through its real APIs, and as a process for kill -9 and start-up failures.
+#include "collector/collector_app.h"
+
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -15,7 +17,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "collector/collector_app.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 #include "meshtrace/v1/query.grpc.pb.h"
 #include "tests/testing/ports.h"
@@ -115,7 +116,8 @@ TEST_F(CollectorAppTest, IngestedTracesAreListedAndServedOverHttp) {
   Start();
   auto acks = Ingest({GoodTrace("good-1"), FailedTrace("bad-1")});
   ASSERT_EQ(acks.size(), 2u);
-  EXPECT_EQ(acks[0].accepted() + acks[1].accepted(), GoodTrace("x").size() + FailedTrace("y").size());
+  EXPECT_EQ(acks[0].accepted() + acks[1].accepted(),
+            GoodTrace("x").size() + FailedTrace("y").size());
 
   Json list = GetJson("/api/v1/traces");
   ASSERT_EQ(list["traces"].size(), 2u) << list.dump();
@@ -174,9 +176,10 @@ TEST_F(CollectorAppTest, IngestedTracesAreListedAndServedOverHttp) {
                                std::to_string(acks[0].accepted() + acks[1].accepted())),
             std::string::npos)
       << metrics->body;
-  EXPECT_NE(metrics->body.find(
-                R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics->body.find(
+          R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"} 1)"),
+      std::string::npos);
   EXPECT_EQ(http_->Get("/healthz")->status, 200);
   EXPECT_EQ(http_->Get("/readyz")->status, 200);
 }
@@ -235,7 +238,8 @@ TEST_F(CollectorAppTest, QueryServiceAnswersOverGrpc) {
     v1::GetTraceRequest request;
     request.set_trace_id("no-such-trace");
     v1::TraceArtifact artifact;
-    EXPECT_EQ(stub->GetTrace(&context, request, &artifact).error_code(), grpc::StatusCode::NOT_FOUND);
+    EXPECT_EQ(stub->GetTrace(&context, request, &artifact).error_code(),
+              grpc::StatusCode::NOT_FOUND);
   }
 }
 
@@ -275,8 +279,9 @@ TEST_F(CollectorAppTest, BadEventsAreRejectedWithReasonsAndTheStreamGoesOn) {
   const std::string metrics = http_->Get("/metrics")->body;
   EXPECT_NE(metrics.find(R"(meshtrace_collector_events_rejected_total{reason="missing_body"} 1)"),
             std::string::npos);
-  EXPECT_NE(metrics.find(R"(meshtrace_collector_events_rejected_total{reason="event_too_large"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find(R"(meshtrace_collector_events_rejected_total{reason="event_too_large"} 1)"),
+      std::string::npos);
   EXPECT_EQ(GetJson("/api/v1/traces/good-1")["verdict"], "complete");
 }
 
@@ -391,8 +396,8 @@ TEST_F(CollectorAppTest, LateEventReopensASettledTrace) {
 
 TEST_F(CollectorAppTest, RetentionDeletesTracesOlderThanTheLimit) {
   Start();
-  Ingest({GoodTrace("old-1", NowNs() - absl::ToInt64Nanoseconds(absl::Hours(3))),
-          GoodTrace("new-1")});
+  Ingest(
+      {GoodTrace("old-1", NowNs() - absl::ToInt64Nanoseconds(absl::Hours(3))), GoodTrace("new-1")});
   ASSERT_EQ(GetJson("/api/v1/traces")["traces"].size(), 2u);
   Restart("", absl::Hours(1));  // retention runs at start, then every minute
   Json list = GetJson("/api/v1/traces");
@@ -436,8 +441,7 @@ bool WaitHealthy(int http_port) {
 TEST(CollectorProcessTest, KillNineLosesNoAckedEvent) {
   testing::TempDir data;
   const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
-  const std::vector<std::string> argv = {kBin + "/meshtrace-collector",
-                                         "--data-dir=" + data.path(),
+  const std::vector<std::string> argv = {kBin + "/meshtrace-collector", "--data-dir=" + data.path(),
                                          absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
                                          absl::StrCat("--http-listen=127.0.0.1:", http_port)};
   auto process = testing::Subprocess::Start(argv);
@@ -472,7 +476,8 @@ TEST(CollectorProcessTest, KillNineLosesNoAckedEvent) {
   ASSERT_EQ(list["traces"].size(), 50u);
   uint64_t stored = 0;
   for (const Json& t : list["traces"]) {
-    Json artifact = Json::parse(client.Get("/api/v1/traces/" + t["trace_id"].get<std::string>())->body);
+    Json artifact =
+        Json::parse(client.Get("/api/v1/traces/" + t["trace_id"].get<std::string>())->body);
     stored += artifact["event_count"].get<uint64_t>();
     EXPECT_EQ(artifact["verdict"], "complete");
   }

@@ -57,7 +57,8 @@ TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
     if (line->find("meshtrace replay ") != std::string::npos) replay_line = *line;
     if (line->find("the mesh keeps running") != std::string::npos) break;
   }
-  EXPECT_NE(out.find(absl::StrCat("all ", kEnvelopes, " traces settled")), std::string::npos) << out;
+  EXPECT_NE(out.find(absl::StrCat("all ", kEnvelopes, " traces settled")), std::string::npos)
+      << out;
   EXPECT_NE(out.find("setup-payment   payments.CardDeclinedError"), std::string::npos) << out;
   ASSERT_FALSE(replay_line.empty()) << out;
 
@@ -69,7 +70,8 @@ TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
   int failed = 0, at_sink = 0, at_sump = 0;
   for (const Json& t : list["traces"]) {
     EXPECT_EQ(t["verdict"], "complete") << t.dump();
-    Json a = Json::parse(http.Get(("/api/v1/traces/" + t["trace_id"].get<std::string>()).c_str())->body);
+    Json a =
+        Json::parse(http.Get(("/api/v1/traces/" + t["trace_id"].get<std::string>()).c_str())->body);
     int sink = 0, sump = 0;
     for (const Json& hop : a["hops"]) {
       sink += hop["actor"] == "x-sink";
@@ -106,21 +108,23 @@ TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
 
   // The printed replay command runs against the (still failing) actor; against a runtime with
   // the fix it succeeds and shows the change.
-  auto again = testing::Run({"/bin/sh", "-c", absl::StrCat(kBin, "/", replay_line.substr(2),
-                                                          " --collector 127.0.0.1:", grpc_port, " 2>&1")});
+  auto again = testing::Run({"/bin/sh", "-c",
+                             absl::StrCat(kBin, "/", replay_line.substr(2),
+                                          " --collector 127.0.0.1:", grpc_port, " 2>&1")});
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->exit_code, 1) << again->out;
   EXPECT_NE(again->out.find("payments.CardDeclinedError"), std::string::npos) << again->out;
   testing::TempDir fixed_dir;
-  auto fixed = testing::Subprocess::Start(
-      {kBin + "/meshtrace-example-runtime", "--socket-dir", fixed_dir.path(), "--handler", "enrich"});
+  auto fixed = testing::Subprocess::Start({kBin + "/meshtrace-example-runtime", "--socket-dir",
+                                           fixed_dir.path(), "--handler", "enrich"});
   for (int i = 0; i < 100 && !std::filesystem::exists(fixed_dir.File("runtime-ready")); ++i) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   std::string fixed_command = replay_line.substr(2, replay_line.find(" --socket ") - 2);
-  auto now = testing::Run({"/bin/sh", "-c", absl::StrCat(kBin, "/", fixed_command, " --socket ",
-                                                        fixed_dir.File("asya-runtime.sock"),
-                                                        " --collector 127.0.0.1:", grpc_port, " 2>&1")});
+  auto now = testing::Run(
+      {"/bin/sh", "-c",
+       absl::StrCat(kBin, "/", fixed_command, " --socket ", fixed_dir.File("asya-runtime.sock"),
+                    " --collector 127.0.0.1:", grpc_port, " 2>&1")});
   ASSERT_TRUE(now.ok());
   EXPECT_EQ(now->exit_code, 0) << now->out;
   EXPECT_NE(now->out.find("failed before, succeeds now"), std::string::npos) << now->out;
@@ -144,9 +148,9 @@ TEST(DemoTest, APortInUseIsAClearError) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   listen(fd, 1);
-  auto r = testing::Run({"/bin/sh", "-c",
-                         absl::StrCat(kBin, "/meshtrace demo --dir ", dir.path(), " --http-port ",
-                                      port, " 2>&1")});
+  auto r = testing::Run(
+      {"/bin/sh", "-c",
+       absl::StrCat(kBin, "/meshtrace demo --dir ", dir.path(), " --http-port ", port, " 2>&1")});
   close(fd);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 2);

@@ -34,9 +34,11 @@ class MeshTest : public ::testing::Test {
  protected:
   void SetUp() override {
     InitLogging("mesh-test", "warn");
-    auto kafka = replayer::DevKafka::Start(
-        1, {{"asya-t-a", 1}, {"asya-t-b", 1}, {"asya-t-c", 1}, {"asya-t-x-sink", 1},
-            {"asya-t-x-sump", 1}});
+    auto kafka = replayer::DevKafka::Start(1, {{"asya-t-a", 1},
+                                               {"asya-t-b", 1},
+                                               {"asya-t-c", 1},
+                                               {"asya-t-x-sink", 1},
+                                               {"asya-t-x-sump", 1}});
     ASSERT_TRUE(kafka.ok()) << kafka.status();
     kafka_ = *std::move(kafka);
     collector::CollectorConfig config;
@@ -76,13 +78,16 @@ class MeshTest : public ::testing::Test {
 
 TEST_F(MeshTest, EveryTraceIsProvenCompleteWithItsOutcomeAndFailure) {
   const std::string& brokers = kafka_->bootstraps();
-  testing::MeshActor a(kBin, "a", brokers, collector_address(), {"--handler", "fanout", "--fanout", "2"});
+  testing::MeshActor a(kBin, "a", brokers, collector_address(),
+                       {"--handler", "fanout", "--fanout", "2"});
   testing::MeshActor b(kBin, "b", brokers, collector_address(),
                        {"--handler", "enrich", "--fail-when", "bad", "--fail-type",
                         "payments.CardDeclined", "--fail-message", "card declined"});
   testing::MeshActor c(kBin, "c", brokers, collector_address(), {"--handler", "echo"});
-  testing::MeshActor sink(kBin, "x-sink", brokers, collector_address(), {"--handler", "echo"}, true);
-  testing::MeshActor sump(kBin, "x-sump", brokers, collector_address(), {"--handler", "echo"}, true);
+  testing::MeshActor sink(kBin, "x-sink", brokers, collector_address(), {"--handler", "echo"},
+                          true);
+  testing::MeshActor sump(kBin, "x-sump", brokers, collector_address(), {"--handler", "echo"},
+                          true);
   ASSERT_TRUE(a.WaitStarted() && b.WaitStarted() && c.WaitStarted() && sink.WaitStarted() &&
               sump.WaitStarted());
 
@@ -141,7 +146,8 @@ TEST_F(MeshTest, EveryTraceIsProvenCompleteWithItsOutcomeAndFailure) {
   EXPECT_TRUE(Get("/api/v1/traces?verdict=open")["traces"].empty());
   const std::string metrics = http_->Get("/metrics")->body;
   EXPECT_NE(metrics.find("meshtrace_collector_traces_open 0"), std::string::npos);
-  for (size_t pos = metrics.find("\nmeshtrace_collector_events_rejected_total{"); pos != std::string::npos;
+  for (size_t pos = metrics.find("\nmeshtrace_collector_events_rejected_total{");
+       pos != std::string::npos;
        pos = metrics.find("\nmeshtrace_collector_events_rejected_total{", pos + 1)) {
     const std::string line = metrics.substr(pos + 1, metrics.find('\n', pos + 1) - pos - 1);
     EXPECT_EQ(line.substr(line.rfind(' ') + 1), "0") << line;
@@ -184,8 +190,9 @@ TEST_F(MeshTest, AStoppedActorLeavesAStalledTransitNamingWhereTheEnvelopeWasLost
   EXPECT_EQ(anomaly["envelope_id"], "lost-1");
   EXPECT_NE(anomaly["message"].get<std::string>().find("lost between a and b"), std::string::npos);
   const std::string metrics = http_->Get("/metrics")->body;
-  EXPECT_NE(metrics.find(R"(meshtrace_collector_stalled_transits_total{from_actor="a",to_actor="b"} 1)"),
-            std::string::npos);
+  EXPECT_NE(
+      metrics.find(R"(meshtrace_collector_stalled_transits_total{from_actor="a",to_actor="b"} 1)"),
+      std::string::npos);
 }
 
 }  // namespace

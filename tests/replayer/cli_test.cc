@@ -74,15 +74,16 @@ class QueryCliTest : public ::testing::Test {
          absl::StrCat("--http-listen=127.0.0.1:", http_port_), "--log-level=warn"}));
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
                                        grpc::InsecureChannelCredentials());
-    ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
+    ASSERT_TRUE(
+        channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20)));
     auto stub = v1::Collector::NewStub(channel);
     grpc::ClientContext context;
     auto stream = stub->Ingest(&context);
     v1::EventBatch batch;
-    for (auto events : {Failed("bad-1"), Failed("cut-1", true), Chain("good-1", {"a", "b"}, R"({"n":1})"),
-                        Chain("good-2", {"a", "b"}, R"({"n":1})"),
-                        Chain("changed-1", {"a", "b"}, R"({"n":2})"),
-                        Chain("short-1", {"a"}, R"({"n":1})")}) {
+    for (auto events :
+         {Failed("bad-1"), Failed("cut-1", true), Chain("good-1", {"a", "b"}, R"({"n":1})"),
+          Chain("good-2", {"a", "b"}, R"({"n":1})"), Chain("changed-1", {"a", "b"}, R"({"n":2})"),
+          Chain("short-1", {"a"}, R"({"n":1})")}) {
       for (auto& e : events) *batch.add_events() = e;
     }
     stream->Write(batch);
@@ -98,9 +99,9 @@ class QueryCliTest : public ::testing::Test {
   }
 
   static Result Cli(const std::string& args) {
-    auto run = testing::Run({"/bin/sh", "-c",
-                             absl::StrCat(kBin, "/meshtrace --collector 127.0.0.1:", grpc_port_, " ",
-                                          args, " 2>&1")});
+    auto run = testing::Run(
+        {"/bin/sh", "-c",
+         absl::StrCat(kBin, "/meshtrace --collector 127.0.0.1:", grpc_port_, " ", args, " 2>&1")});
     EXPECT_TRUE(run.ok());
     return run.ok() ? Result{run->exit_code, run->out} : Result{-1, ""};
   }
@@ -110,7 +111,8 @@ class QueryCliTest : public ::testing::Test {
     testing::TempDir dir;
     std::optional<testing::Subprocess> process;
     explicit Runtime(const std::vector<std::string>& args) {
-      std::vector<std::string> argv = {kBin + "/meshtrace-example-runtime", "--socket-dir", dir.path()};
+      std::vector<std::string> argv = {kBin + "/meshtrace-example-runtime", "--socket-dir",
+                                       dir.path()};
       argv.insert(argv.end(), args.begin(), args.end());
       process.emplace(*testing::Subprocess::Start(argv));
       for (int i = 0; i < 100 && !std::filesystem::exists(dir.File("runtime-ready")); ++i) {
@@ -156,7 +158,8 @@ TEST_F(QueryCliTest, TracesListsAsATableAndAsJson) {
 TEST_F(QueryCliTest, ShowDrawsTheTreeByTraceOrEnvelopeId) {
   Result r = Cli("show bad-1");
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("failed at actor b with ValueError: asked to fail"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("failed at actor b with ValueError: asked to fail"), std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("└─ b  bad-1-e1"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("✗ ValueError: asked to fail"), std::string::npos);
   EXPECT_NE(r.out.find("meshtrace replay bad-1 --envelope bad-1-e1 --actor b"), std::string::npos);
@@ -173,7 +176,8 @@ TEST_F(QueryCliTest, ErrorsExit2WithTheCause) {
   EXPECT_EQ(unknown.code, 2);
   EXPECT_NE(unknown.out.find("no trace or envelope with id no-such-trace"), std::string::npos);
   testing::RunResult down =
-      testing::Run({"/bin/sh", "-c", kBin + "/meshtrace traces --collector 127.0.0.1:1 2>&1"}).value();
+      testing::Run({"/bin/sh", "-c", kBin + "/meshtrace traces --collector 127.0.0.1:1 2>&1"})
+          .value();
   EXPECT_EQ(down.exit_code, 2);
   EXPECT_NE(down.out.find("is meshtrace-collector running?"), std::string::npos) << down.out;
   for (const char* bad : {"traces --outcome nope", "traces --limit 0", "show", "frobnicate",
@@ -181,7 +185,8 @@ TEST_F(QueryCliTest, ErrorsExit2WithTheCause) {
     Result r = Cli(bad);
     EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
   }
-  EXPECT_NE(Cli("traces --outcome nope").out.find("expected succeeded, failed or mixed"), std::string::npos);
+  EXPECT_NE(Cli("traces --outcome nope").out.find("expected succeeded, failed or mixed"),
+            std::string::npos);
 }
 
 TEST_F(QueryCliTest, ReportWritesTheHtmlAndJsonAndOnePerFailedTrace) {
@@ -257,7 +262,8 @@ TEST_F(QueryCliTest, ReplayFailsAgainOnTheBrokenRuntimeAndSucceedsOnTheFixedOne)
   EXPECT_NE(echoed.out.find("frames match the original"), std::string::npos);
   Result changed = Cli("replay good-1 --actor b --expect-same --socket " + fixed.socket());
   EXPECT_EQ(changed.code, 1) << changed.out;
-  EXPECT_NE(changed.out.find("frame 1 $.payload.b: (none) -> true"), std::string::npos) << changed.out;
+  EXPECT_NE(changed.out.find("frame 1 $.payload.b: (none) -> true"), std::string::npos)
+      << changed.out;
 }
 
 TEST_F(QueryCliTest, ReplayDryRunShowsTheEnvelopeWithTheReplayHeader) {
@@ -276,11 +282,59 @@ TEST_F(QueryCliTest, ReplayRefusesATruncatedCaptureAndAMissingRuntime) {
   Runtime fixed({"--handler", "enrich"});
   Result cut = Cli("replay cut-1 --socket " + fixed.socket());
   EXPECT_EQ(cut.code, 1);
-  EXPECT_NE(cut.out.find("not replayed: the input capture was cut at 20 of"), std::string::npos) << cut.out;
+  EXPECT_NE(cut.out.find("not replayed: the input capture was cut at 20 of"), std::string::npos)
+      << cut.out;
   Result nobody = Cli("replay bad-1 --socket /tmp/no-such-dir/asya-runtime.sock");
   EXPECT_EQ(nobody.code, 2);
-  EXPECT_NE(nobody.out.find("no runtime answers on /tmp/no-such-dir/asya-runtime.sock"), std::string::npos);
+  EXPECT_NE(nobody.out.find("no runtime answers on /tmp/no-such-dir/asya-runtime.sock"),
+            std::string::npos);
   EXPECT_EQ(Cli("replay good-1 --socket " + fixed.socket()).code, 2);  // no failed hop
+}
+
+}  // namespace
+}  // namespace meshtrace
+
+namespace meshtrace {
+namespace {
+
+// Runs of spaces as one, to read table rows.
+std::string Squash(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ' ' && !out.empty() && out.back() == ' ') continue;
+    out += c;
+  }
+  return out;
+}
+
+TEST_F(QueryCliTest, BatchReplayOverEveryFailedTraceIsResumable) {
+  Runtime fixed({"--handler", "enrich"});
+  Result all = Cli("replay --sump --rate 50/s --socket " + fixed.socket());
+  EXPECT_EQ(all.code, 1) << all.out;  // cut-1's capture cannot be replayed
+  EXPECT_NE(Squash(all.out).find("fixed (fails no more) 1"), std::string::npos) << all.out;
+  EXPECT_NE(Squash(all.out).find("not replayable (capture) 1"), std::string::npos) << all.out;
+  EXPECT_NE(all.out.find("[2/2]"), std::string::npos) << all.out;
+
+  testing::TempDir dir;
+  const std::string resume = dir.File("done.tsv");
+  Result first = Cli("replay --sump --limit 1 --resume " + resume + " --socket " + fixed.socket());
+  EXPECT_NE(first.out.find("[1/1]"), std::string::npos) << first.out;
+  Result second = Cli("replay --sump --resume " + resume + " --socket " + fixed.socket());
+  EXPECT_NE(Squash(second.out).find("done in an earlier run 1"), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find("[1/1]"), std::string::npos) << second.out;
+  Result third = Cli("replay --sump --resume " + resume + " --socket " + fixed.socket());
+  EXPECT_EQ(third.code, 0) << third.out;  // nothing left to do
+  EXPECT_NE(Squash(third.out).find("done in an earlier run 2"), std::string::npos) << third.out;
+
+  Runtime broken({"--handler", "enrich", "--fail-when", "bad"});
+  Result failing = Cli("replay --sump --actor b --socket " + broken.socket());
+  EXPECT_EQ(failing.code, 1);
+  EXPECT_NE(failing.out.find("still failing"), std::string::npos);
+  EXPECT_NE(failing.out.find("  ValueError"), std::string::npos) << failing.out;
+
+  EXPECT_EQ(Cli("replay --sump --rate fast --socket " + fixed.socket()).code, 2);
+  EXPECT_EQ(Cli("replay bad-1 --sump").code, 2);
+  EXPECT_EQ(Cli("replay").code, 2);
 }
 
 }  // namespace

@@ -25,12 +25,13 @@ std::string TraceBuilder::CaptureJson(const std::string& id, const std::vector<s
   std::string list;
   for (const auto& p : prev) list += (list.empty() ? "\"" : ",\"") + p + "\"";
   return R"({"id":")" + id + R"(","route":{"prev":[)" + list + R"(],"curr":")" + curr +
-         R"(","next":[]},"headers":{"trace_id":")" + trace_id_ + R"("},"payload":)" + payload_ + "}";
+         R"(","next":[]},"headers":{"trace_id":")" + trace_id_ + R"("},"payload":)" + payload_ +
+         "}";
 }
 
 TraceBuilder& TraceBuilder::Receive(const std::string& envelope_id, const std::string& actor,
-                                    const std::vector<std::string>& prev,
-                                    const std::string& parent, int64_t offset) {
+                                    const std::vector<std::string>& prev, const std::string& parent,
+                                    int64_t offset) {
   v1::LifecycleEvent& e = Next(envelope_id, actor);
   for (const auto& p : prev) e.mutable_route()->add_prev(p);
   e.set_parent_id(parent);
@@ -56,8 +57,10 @@ TraceBuilder& TraceBuilder::Result(const std::string& envelope_id, const std::st
     r->mutable_error()->set_code("processing_error");
     r->mutable_error()->set_type(error_type);
     r->mutable_error()->set_message(message);
-    r->mutable_error()->set_traceback("Traceback (most recent call last):\n  File \"handler.py\", "
-                                      "line 7, in handle\n" + error_type + ": " + message);
+    r->mutable_error()->set_traceback(
+        "Traceback (most recent call last):\n  File \"handler.py\", "
+        "line 7, in handle\n" +
+        error_type + ": " + message);
   }
   return *this;
 }
@@ -77,8 +80,10 @@ TraceBuilder& TraceBuilder::Route(const std::string& envelope_id, const std::str
   r->set_reason(reason);
   std::vector<std::string> prev = prev_[envelope_id + '\0' + actor];
   if (message_type != "sump") prev.push_back(actor);
-  r->mutable_output()->set_envelope_json(
-      CaptureJson(new_id, prev, message_type == "routing" ? to_actor : message_type == "sink" ? "" : actor));
+  r->mutable_output()->set_envelope_json(CaptureJson(new_id, prev,
+                                                     message_type == "routing" ? to_actor
+                                                     : message_type == "sink"  ? ""
+                                                                               : actor));
   r->mutable_output()->set_original_size(r->output().envelope_json().size());
   return *this;
 }
