@@ -7,6 +7,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/ids.h"
+#include "common/topics.h"
+#include "replayer/kafka_publisher.h"
 #include "replayer/replay.h"
 
 namespace meshtrace::replayer {
@@ -27,21 +30,17 @@ std::set<std::string> LoadDone(const std::string& path) {
   return done;
 }
 
-}  // namespace
 
-absl::StatusOr<BatchReplaySummary> RunBatchReplay(
-    QueryClient& client, const std::function<std::unique_ptr<RuntimeClient>()>& runtime,
-    Clock* clock, const BatchReplayOptions& o, const std::atomic<bool>* stop,
-    std::ostream& progress, bool tty) {
-  if (o.rate <= 0) return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
-  // Collect the work first, so that the progress line knows the total.
-  struct Work {
-    v1::TraceArtifact trace;
-    int hop;
-  };
+struct Work {
+  v1::TraceArtifact trace;
+  int hop;
+};
+
+// The failed hops to work on, minus those done in an earlier run (counted in `*skipped`).
+absl::StatusOr<std::vector<Work>> CollectFailedHops(QueryClient& client, const BatchReplayOptions& o,
+                                                    int* skipped) {
   std::vector<Work> work;
   const std::set<std::string> done = o.resume.empty() ? std::set<std::string>() : LoadDone(o.resume);
-  BatchReplaySummary summary;
   v1::ListTracesRequest request;
   request.set_outcome(v1::OUTCOME_FAILED);
   request.set_actor(o.actor);
@@ -58,7 +57,7 @@ absl::StatusOr<BatchReplaySummary> RunBatchReplay(
         const v1::Hop& hop = trace->hops(i);
         if (!IsFailedHop(hop) || (!o.actor.empty() && hop.actor() != o.actor)) continue;
         if (done.contains(Key(trace->trace_id(), hop))) {
-          ++summary.skipped;
+          ++*skipped;
           continue;
         }
         work.push_back({*trace, i});
@@ -67,6 +66,84 @@ absl::StatusOr<BatchReplaySummary> RunBatchReplay(
     request.set_cursor(page->next_cursor());
   } while (!request.cursor().empty());
   if (o.limit > 0 && static_cast<int>(work.size()) > o.limit) work.resize(o.limit);
+  return work;
+}
+
+void ProgressLine(std::ostream& progress, bool tty, const std::string& line) {
+  if (tty) {
+    progress << "\r\033[K" << line << std::flush;
+  } else {
+    progress << line << "\n";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<RedriveSummary> RunRedrive(QueryClient& client, KafkaPublisher* publisher,
+                                          const std::string& ns, Clock* clock,
+                                          const BatchReplayOptions& o,
+                                          const std::atomic<bool>* stop, std::ostream& progress,
+                                          bool tty) {
+  if (o.rate <= 0) return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
+  RedriveSummary summary;
+  auto work = CollectFailedHops(client, o, &summary.skipped);
+  if (!work.ok()) return work.status();
+  std::ofstream resume;
+  if (!o.resume.empty() && publisher != nullptr) {
+    resume.open(o.resume, std::ios::app);
+    if (!resume) return absl::FailedPreconditionError("cannot write --resume file " + o.resume);
+  }
+  const absl::Time start = clock->Now();
+  for (size_t i = 0; i < work->size(); ++i) {
+    if (stop != nullptr && stop->load()) {
+      summary.interrupted = true;
+      break;
+    }
+    const absl::Time due = start + absl::Seconds(static_cast<double>(i) / o.rate);
+    if (due > clock->Now()) clock->SleepFor(due - clock->Now());
+    const v1::TraceArtifact& trace = (*work)[i].trace;
+    const v1::Hop& hop = trace.hops((*work)[i].hop);
+    const std::string topic = QueueTopic(ns, hop.actor());
+    std::string outcome;
+    if (auto ok = CheckReplayable(hop.input(), o.allow_redacted); !ok.ok()) {
+      ++summary.refused;
+      outcome = "refused: " + std::string(ok.message());
+    } else {
+      auto envelope = ReplayEnvelope(hop.input(), NewUuid4());
+      if (!envelope.ok()) {
+        ++summary.refused;
+        outcome = "refused: " + std::string(envelope.status().message());
+      } else if (publisher == nullptr) {
+        outcome = "would publish to " + topic + ": " + *envelope;
+      } else {
+        if (auto s = publisher->Publish(topic, trace.trace_id(), *envelope); !s.ok()) return s;
+        ++summary.published;
+        outcome = "published to " + topic;
+      }
+    }
+    if (resume.is_open() && outcome.rfind("published", 0) == 0) {
+      resume << Key(trace.trace_id(), hop) << "\t" << "published" << std::endl;
+    }
+    ProgressLine(progress, tty && publisher != nullptr,
+                 absl::StrFormat("[%zu/%zu] %s %s: %s", i + 1, work->size(), hop.actor(),
+                                 trace.trace_id(), outcome));
+  }
+  if (tty && publisher != nullptr) progress << "\n";
+  if (publisher != nullptr) {
+    if (auto s = publisher->Flush(30'000); !s.ok()) return s;
+  }
+  return summary;
+}
+
+absl::StatusOr<BatchReplaySummary> RunBatchReplay(
+    QueryClient& client, const std::function<std::unique_ptr<RuntimeClient>()>& runtime,
+    Clock* clock, const BatchReplayOptions& o, const std::atomic<bool>* stop,
+    std::ostream& progress, bool tty) {
+  if (o.rate <= 0) return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
+  BatchReplaySummary summary;
+  auto collected = CollectFailedHops(client, o, &summary.skipped);
+  if (!collected.ok()) return collected.status();
+  std::vector<Work>& work = *collected;
 
   std::ofstream resume;
   if (!o.resume.empty()) {
@@ -113,11 +190,7 @@ absl::StatusOr<BatchReplaySummary> RunBatchReplay(
         "[%zu/%zu] %.1f/s  eta %.0fs  fixed %d  failing %d  refused %d  | %s %s: %s", i + 1,
         work.size(), rate, eta, summary.fixed, summary.still_failing, summary.refused,
         hop.actor(), work[i].trace.trace_id(), outcome);
-    if (tty) {
-      progress << "\r\033[K" << line << std::flush;
-    } else {
-      progress << line << "\n";
-    }
+    ProgressLine(progress, tty, line);
   }
   if (tty) progress << "\n";
   return summary;

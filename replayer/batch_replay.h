@@ -37,6 +37,23 @@ struct BatchReplaySummary {
   std::map<std::string, int> failing_by_error;  // error type → count
 };
 
+struct RedriveSummary {
+  int published = 0;
+  int refused = 0;   // captures that cannot be sent as they were
+  int skipped = 0;   // already done in an earlier run (--resume)
+  bool interrupted = false;
+};
+
+// Re-publishes the captured input of every failed hop (selected as for RunBatchReplay) to the
+// topic of its actor, asya-{ns}-{actor}, keyed by trace id, with headers.x-meshtrace-replay
+// set to a fresh id, paced at `rate`. With `publisher` null (dry run) only prints what it
+// would send. Flushes before returning: what it reports published is acknowledged.
+absl::StatusOr<RedriveSummary> RunRedrive(QueryClient& client, class KafkaPublisher* publisher,
+                                          const std::string& ns, Clock* clock,
+                                          const BatchReplayOptions& options,
+                                          const std::atomic<bool>* stop, std::ostream& progress,
+                                          bool tty);
+
 // Replays every failed hop (the ones whose envelope went to x-sump) of the failed traces that
 // match, paced at `rate` on `clock`, printing one progress line per replay to `progress`
 // (rewritten in place when `tty`). Stops early, between replays, when `*stop` becomes true.

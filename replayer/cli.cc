@@ -24,6 +24,7 @@
 #include "replayer/batch_replay.h"
 #include "replayer/demo.h"
 #include "replayer/dev_kafka.h"
+#include "replayer/kafka_publisher.h"
 #include "replayer/query_client.h"
 #include "replayer/replay.h"
 #include "replayer/reports.h"
@@ -591,6 +592,52 @@ int RunReplay(Global& g, const ReplayFlags& f, const std::string& format) {
   return 0;
 }
 
+struct RedriveFlags {
+  std::string brokers, properties, ns, actor, reason, since, rate = "10/s", resume;
+  int limit = 0;
+  bool dry_run = false, yes = false, allow_redacted = false;
+};
+
+int RunRedriveCommand(Global& g, const RedriveFlags& f) {
+  if (!f.dry_run && !f.yes) {
+    return Fail("redrive", absl::InvalidArgumentError(
+                               "redrive publishes captured envelopes to live topics, where the mesh "
+                               "processes them for real: look first with --dry-run, then add --yes"));
+  }
+  BatchReplayOptions o;
+  o.actor = f.actor;
+  o.reason = f.reason;
+  o.limit = f.limit;
+  o.resume = f.resume;
+  o.dry_run = f.dry_run;
+  o.allow_redacted = f.allow_redacted;
+  std::string rate = f.rate;
+  if (rate.size() > 2 && rate.substr(rate.size() - 2) == "/s") rate.resize(rate.size() - 2);
+  if (!absl::SimpleAtod(rate, &o.rate) || o.rate <= 0) {
+    return Fail("redrive", absl::InvalidArgumentError("--rate " + f.rate + ": expected messages per second, e.g. 10/s"));
+  }
+  if (!f.since.empty()) {
+    auto t = ParseWhen("--since", f.since);
+    if (!t.ok()) return Fail("redrive", t.status());
+    o.since_ns = *t;
+  }
+  std::unique_ptr<KafkaPublisher> publisher;
+  if (!f.dry_run) {
+    auto opened = KafkaPublisher::Open(f.brokers, f.properties);
+    if (!opened.ok()) return Fail("redrive", opened.status());
+    publisher = *std::move(opened);
+  }
+  std::atomic<bool> stop{false};
+  HandleStopSignals([&stop](int) { stop = true; });
+  auto summary = RunRedrive(g.Client(), publisher.get(), f.ns, Clock::Real(), o, &stop,
+                            f.dry_run ? std::cout : std::cerr, isatty(STDERR_FILENO));
+  if (!summary.ok()) return Fail("redrive", summary.status());
+  std::cout << (f.dry_run ? "dry run: nothing published" : absl::StrCat("published ", summary->published))
+            << "; not sendable (capture) " << summary->refused << "; done in an earlier run "
+            << summary->skipped << (summary->interrupted ? "; interrupted" : "") << "\n";
+  return summary->refused > 0 || summary->interrupted ? kExitDifference : 0;
+}
+
 // Blocks SIGINT/SIGTERM in this thread (and the threads it starts later) so that the
 // subcommand can wait for them with sigwait().
 sigset_t BlockStopSignals() {
@@ -728,6 +775,35 @@ int RunCli(int argc, char** argv) {
       "  meshtrace replay --sump --actor price --since 1h --rate 10/s --resume done.tsv --socket "
       "S");
 
+  RedriveFlags redrive_flags;
+  CLI::App* redrive = app.add_subcommand(
+      "redrive", "Re-publish the captured inputs of failed hops to their actors' Kafka topics");
+  redrive->add_option("--brokers", redrive_flags.brokers, "Kafka bootstrap list")
+      ->envname("ASYA_KAFKA_BROKERS")
+      ->required();
+  redrive->add_option("--kafka-properties", redrive_flags.properties,
+                      "extra librdkafka settings key=value,... (TLS, SASL)")
+      ->envname("ASYA_KAFKA_PROPERTIES");
+  redrive->add_option("--namespace", redrive_flags.ns, "topics are asya-{namespace}-{actor}")
+      ->envname("ASYA_NAMESPACE");
+  redrive->add_option("--actor", redrive_flags.actor, "only failed hops at this actor");
+  redrive->add_option("--reason", redrive_flags.reason, "only traces with this reason");
+  redrive->add_option("--since", redrive_flags.since, "only traces started this long ago (1h)");
+  redrive->add_option("--rate", redrive_flags.rate, "messages per second at most")->default_str("10/s");
+  redrive->add_option("--limit", redrive_flags.limit, "at most this many messages");
+  redrive->add_option("--resume", redrive_flags.resume, "file of published ones, skipped when run again");
+  redrive->add_flag("--dry-run", redrive_flags.dry_run, "print what would be published");
+  redrive->add_flag("--yes", redrive_flags.yes, "really publish");
+  redrive->add_flag("--allow-redacted", redrive_flags.allow_redacted, "send captures with redacted fields");
+  redrive->footer(
+      "Each message is the hop's captured input as it was received, keyed by trace id, with\n"
+      "headers.x-meshtrace-replay set to a fresh id, so the mesh (once fixed) processes it again\n"
+      "and the collector can tell it from production traffic. Truncated or payload-less\n"
+      "captures are never sent; redacted ones only with --allow-redacted.\n\n"
+      "Examples:\n"
+      "  meshtrace redrive --brokers kafka:9092 --namespace prod --actor setup-payment --since 1h --dry-run\n"
+      "  meshtrace redrive --brokers kafka:9092 --namespace prod --actor setup-payment --since 1h --yes");
+
   DemoOptions demo_options;
   CLI::App* demo = app.add_subcommand(
       "demo", "Run a whole traced mesh on this machine and show what meshtrace finds");
@@ -782,6 +858,7 @@ int RunCli(int argc, char** argv) {
   }
   if (diff->parsed()) return RunDiff(g, diff_a, diff_b, diff_ignore, format);
   if (replay->parsed()) return RunReplay(g, replay_flags, format);
+  if (redrive->parsed()) return RunRedriveCommand(g, redrive_flags);
   if (dev_kafka->parsed()) return RunDevKafka(brokers, topics);
   if (demo->parsed()) {
     std::error_code ec;

@@ -1,7 +1,6 @@
 #include "replayer/demo.h"
 
 #include <arpa/inet.h>
-#include <librdkafka/rdkafkacpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "common/signals.h"
 #include "common/subprocess.h"
+#include "replayer/kafka_publisher.h"
 #include "replayer/query_client.h"
 #include "replayer/reports.h"
 
@@ -95,29 +95,12 @@ std::string SignUp(std::mt19937& rng, int n, bool declined) {
 
 absl::Status Produce(const std::string& brokers, const std::string& topic,
                      const std::vector<std::string>& values) {
-  std::string err;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  conf->set("bootstrap.servers", brokers, err);
-  conf->set("linger.ms", "5", err);
-  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
-  if (!producer) return absl::InternalError("cannot create a Kafka producer: " + err);
+  auto publisher = KafkaPublisher::Open(brokers);
+  if (!publisher.ok()) return publisher.status();
   for (const std::string& v : values) {
-    while (true) {
-      RdKafka::ErrorCode code =
-          producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                            const_cast<char*>(v.data()), v.size(), nullptr, 0, 0, nullptr);
-      if (code == RdKafka::ERR_NO_ERROR) break;
-      if (code != RdKafka::ERR__QUEUE_FULL) {
-        return absl::InternalError("produce to " + topic + ": " + RdKafka::err2str(code));
-      }
-      producer->poll(50);
-    }
-    producer->poll(0);
+    if (auto s = (*publisher)->Publish(topic, "", v); !s.ok()) return s;
   }
-  if (producer->flush(30'000) != RdKafka::ERR_NO_ERROR) {
-    return absl::DeadlineExceededError("Kafka did not take the sign-ups within 30 s");
-  }
-  return absl::OkStatus();
+  return (*publisher)->Flush(30'000);
 }
 
 class Demo {

@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
+#include "replayer/dev_kafka.h"
+#include "tests/testing/kafka_helpers.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -335,6 +337,39 @@ TEST_F(QueryCliTest, BatchReplayOverEveryFailedTraceIsResumable) {
   EXPECT_EQ(Cli("replay --sump --rate fast --socket " + fixed.socket()).code, 2);
   EXPECT_EQ(Cli("replay bad-1 --sump").code, 2);
   EXPECT_EQ(Cli("replay").code, 2);
+}
+
+}  // namespace
+}  // namespace meshtrace
+
+namespace meshtrace {
+namespace {
+
+TEST_F(QueryCliTest, RedrivePublishesCapturedInputsWithTheReplayHeaderOnlyWhenAsked) {
+  auto kafka = replayer::DevKafka::Start(1, {{"asya-t-b", 1}});
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  const std::string brokers = (*kafka)->bootstraps();
+  const std::string common = "redrive --brokers " + brokers + " --namespace t --actor b";
+
+  Result refused = Cli(common);
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.out.find("--dry-run, then add --yes"), std::string::npos) << refused.out;
+
+  Result dry = Cli(common + " --dry-run");
+  EXPECT_EQ(dry.code, 1) << dry.out;  // cut-1's truncated capture is never sent
+  EXPECT_NE(dry.out.find("would publish to asya-t-b"), std::string::npos) << dry.out;
+  EXPECT_NE(dry.out.find("dry run: nothing published"), std::string::npos);
+
+  Result real = Cli(common + " --yes --rate 100/s");
+  EXPECT_EQ(real.code, 1) << real.out;
+  EXPECT_NE(real.out.find("published 1; not sendable (capture) 1"), std::string::npos) << real.out;
+  std::vector<std::string> got = testing::ConsumeAll(brokers, "asya-t-b", 1, absl::Seconds(20));
+  ASSERT_EQ(got.size(), 1u);
+  Json envelope = Json::parse(got[0]);
+  EXPECT_EQ(envelope["id"], "bad-1-e1");
+  EXPECT_EQ(envelope["payload"]["bad"], true);
+  EXPECT_EQ(envelope["route"]["curr"], "b");
+  EXPECT_EQ(envelope["headers"]["x-meshtrace-replay"].get<std::string>().size(), 36u);
 }
 
 }  // namespace
