@@ -63,7 +63,12 @@ std::string CaptureNotes(const v1::Capture& c) {
   return notes.empty() ? "" : "<span class=meta>(" + HtmlEscape(notes.substr(1)) + ")</span>";
 }
 
-std::string Ms(int64_t ns) { return absl::StrFormat("%.1f ms", static_cast<double>(ns) / 1e6); }
+// Durations as people read them: 340 µs, 12.5 ms, 2.31 s.
+std::string Ms(int64_t ns) {
+  if (ns < 1'000'000) return absl::StrFormat("%d µs", ns / 1000);
+  if (ns < 10'000'000'000) return absl::StrFormat("%.1f ms", static_cast<double>(ns) / 1e6);
+  return absl::StrFormat("%.2f s", static_cast<double>(ns) / 1e9);
+}
 
 std::string CopyBox(const std::string& text) {
   return absl::StrCat("<div class=replay><code>", HtmlEscape(text),

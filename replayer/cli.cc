@@ -90,7 +90,12 @@ std::string PaintOutcome(v1::Outcome o) {
                                     : t;
 }
 std::string TimeText(int64_t ns) { return ns == 0 ? "-" : FormatRfc3339(absl::FromUnixNanos(ns)); }
-std::string Ms(int64_t ns) { return absl::StrFormat("%.1fms", static_cast<double>(ns) / 1e6); }
+// Durations as people read them: 340µs, 12.5ms, 2.31s.
+std::string Ms(int64_t ns) {
+  if (ns < 1'000'000) return absl::StrFormat("%dµs", ns / 1000);
+  if (ns < 10'000'000'000) return absl::StrFormat("%.1fms", static_cast<double>(ns) / 1e6);
+  return absl::StrFormat("%.2fs", static_cast<double>(ns) / 1e9);
+}
 
 int Fail(const std::string& command, const absl::Status& s) {
   std::cerr << "meshtrace " << command << ": " << s.message() << "\n";
