@@ -398,8 +398,53 @@ int RunReport(Global& g, const std::string& id, const std::string& html_path,
   return 0;
 }
 
+std::string Html(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The two traces side by side (their hops in order, failed ones in red) above the list of
+// differences, as one self-contained HTML file.
+std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b, const v1::DiffResponse& diff) {
+  auto column = [](const v1::TraceArtifact& t) {
+    std::string out = "<td><h2><code>" + Html(t.trace_id()) + "</code></h2><p>" + Html(t.headline()) + "</p><ol>";
+    for (const v1::Hop& h : t.hops()) {
+      const bool bad = h.has_error() || h.rejected();
+      out += std::string("<li") + (bad ? " class=bad" : "") + ">" + Html(h.actor()) + " <code>" +
+             Html(h.envelope_id().substr(0, 12)) + "</code> " + Html(Ms(h.runtime_ns())) +
+             (bad ? " " + Html(h.error().type() + ": " + h.error().message()) : "") + "</li>";
+    }
+    return out + "</ol></td>";
+  };
+  std::string rows;
+  for (const auto& d : diff.differences()) {
+    rows += "<tr><td>" + Html(d.kind()) + "</td><td>" + Html(d.lineage()) + "</td><td><code>" + Html(d.path()) +
+            "</code></td><td class=a>" + Html(d.a()) + "</td><td class=b>" + Html(d.b()) + "</td></tr>";
+  }
+  return "<!doctype html><html lang=en><head><meta charset=utf-8><title>meshtrace diff " + Html(a.trace_id()) +
+         " vs " + Html(b.trace_id()) +
+         "</title><style>body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse;"
+         "width:100%}td,th{vertical-align:top;text-align:left;padding:4px 10px;border-bottom:1px solid #eaeef2}"
+         ".bad{color:#cf222e}.a{color:#cf222e}.b{color:#1a7f37}code{font:12px ui-monospace,monospace}"
+         "</style></head><body><h1>" +
+         (diff.same() ? std::string("same") : absl::StrCat(diff.differences_size(), " differences")) +
+         "</h1><table><tr>" + column(a) + column(b) +
+         "</tr></table><h2>Differences</h2><table><tr><th>kind</th><th>lineage</th><th>path</th><th>a</th>"
+         "<th>b</th></tr>" + rows + "</table></body></html>\n";
+}
+
 int RunDiff(Global& g, const std::string& a, const std::string& b,
-            const std::vector<std::string>& ignore, const std::string& format) {
+            const std::vector<std::string>& ignore, const std::string& format,
+            const std::string& html_path) {
   v1::DiffRequest r;
   auto ta = g.Client().Get(a);  // resolves envelope ids and names the missing side
   if (!ta.ok()) return Fail("diff", ta.status());
@@ -410,6 +455,9 @@ int RunDiff(Global& g, const std::string& a, const std::string& b,
   for (const auto& p : ignore) r.add_ignore_paths(p);
   auto diff = g.Client().Diff(r);
   if (!diff.ok()) return Fail("diff", diff.status());
+  if (!html_path.empty() && !WriteFile(html_path, DiffHtml(*ta, *tb, *diff))) {
+    return Fail("diff", absl::FailedPreconditionError("cannot write " + html_path));
+  }
   if (format == "json") {
     Json differences = Json::array();
     for (const auto& d : diff->differences()) {
@@ -730,13 +778,14 @@ int RunCli(int argc, char** argv) {
       "  meshtrace report TRACE_ID -o trace.html\n"
       "  meshtrace report --failed --since 1h --dir reports/");
 
-  std::string diff_a, diff_b;
+  std::string diff_a, diff_b, diff_html;
   std::vector<std::string> diff_ignore;
   CLI::App* diff = app.add_subcommand(
       "diff", "Compare two traces by actor and envelope lineage; exit 1 when they differ");
   diff->add_option("A", diff_a, "trace or envelope id")->required();
   diff->add_option("B", diff_b, "trace or envelope id")->required();
   diff->add_option("--ignore", diff_ignore, "JSON paths to ignore, e.g. $.payload.created_at");
+  diff->add_option("--html", diff_html, "also write a side-by-side HTML report to this file");
   add_format(diff);
   diff->footer(
       "Ids, timestamps and trace headers are ignored by default.\n\n"
@@ -861,7 +910,7 @@ int RunCli(int argc, char** argv) {
     return RunReport(g, report_id, report_html, report_json, report_failed, report_since,
                      report_dir);
   }
-  if (diff->parsed()) return RunDiff(g, diff_a, diff_b, diff_ignore, format);
+  if (diff->parsed()) return RunDiff(g, diff_a, diff_b, diff_ignore, format, diff_html);
   if (replay->parsed()) return RunReplay(g, replay_flags, format);
   if (redrive->parsed()) return RunRedriveCommand(g, redrive_flags);
   if (dev_kafka->parsed()) return RunDevKafka(brokers, topics);

@@ -233,9 +233,16 @@ TEST_F(QueryCliTest, DiffAlignsByLineageAndExits1OnADifference) {
   EXPECT_NE(missing.out.find("hop_missing"), std::string::npos) << missing.out;
   EXPECT_NE(missing.out.find("a > b"), std::string::npos);
 
-  Result failed = Cli("diff good-1 bad-1");
+  testing::TempDir out;
+  Result failed = Cli("diff good-1 bad-1 --html " + out.File("d.html"));
   EXPECT_EQ(failed.code, 1);
   EXPECT_NE(failed.out.find("status_changed"), std::string::npos);
+  std::ifstream html(out.File("d.html"));
+  std::string page((std::istreambuf_iterator<char>(html)), {});
+  EXPECT_NE(page.find("<code>good-1</code>"), std::string::npos);
+  EXPECT_NE(page.find("<code>bad-1</code>"), std::string::npos);
+  EXPECT_NE(page.find("ValueError: asked to fail"), std::string::npos);
+  EXPECT_NE(page.find("<td>status_changed</td>"), std::string::npos);
 }
 
 TEST_F(QueryCliTest, ReplayFailsAgainOnTheBrokenRuntimeAndSucceedsOnTheFixedOne) {
