@@ -39,6 +39,10 @@ demo: build
 build-release/build.ninja:
 	cmake --preset release
 
+# Refreshes the README's pasted output and docs/report.png from a demo run.
+docs: build
+	/usr/bin/python3 scripts/docs.py --write
+
 bench: setup build-release/build.ninja
 	cmake --build --preset release -j $(JOBS)
 	@for b in build-release/bin/*_bench; do echo "== $$b"; $$b --benchmark_counters_tabular=true; done
