@@ -27,7 +27,8 @@ std::string Envelope(const std::string& id) {
   while (payload.size() < 900) payload += R"({"sku":"A-1","qty":2},)";
   payload.back() = ']';
   payload += "}";
-  return R"({"id":")" + id + R"(","route":{"prev":[],"curr":"a","next":[]},"headers":{"trace_id":")" + id +
+  return R"({"id":")" + id +
+         R"(","route":{"prev":[],"curr":"a","next":[]},"headers":{"trace_id":")" + id +
          R"("},"payload":)" + payload + "}";
 }
 
@@ -63,7 +64,9 @@ class FakeQueryClient : public replayer::QueryClient {
     *a.add_hops() = FailedHop(id + "-e");
     return a;
   }
-  absl::StatusOr<v1::DiffResponse> Diff(const v1::DiffRequest&) override { return v1::DiffResponse(); }
+  absl::StatusOr<v1::DiffResponse> Diff(const v1::DiffRequest&) override {
+    return v1::DiffResponse();
+  }
   absl::StatusOr<v1::Rendered> Render(const std::string&, const std::string&) override {
     return v1::Rendered();
   }
@@ -109,7 +112,8 @@ int main(int argc, char** argv) {
     t0 = absl::Now();
     for (int i = 0; i < calls / rounds; ++i) {
       auto rt = NewUdsRuntimeClient(socket);
-      replayer::ReplayResult r = replayer::ReplayHop("t", hop, rt.get(), absl::Seconds(5), false, false);
+      replayer::ReplayResult r =
+          replayer::ReplayHop("t", hop, rt.get(), absl::Seconds(5), false, false);
       if (!r.now_succeeds) std::cerr << "replay failed\n";
     }
     replay_total += absl::Now() - t0;

@@ -30,17 +30,17 @@ std::set<std::string> LoadDone(const std::string& path) {
   return done;
 }
 
-
 struct Work {
   v1::TraceArtifact trace;
   int hop;
 };
 
 // The failed hops to work on, minus those done in an earlier run (counted in `*skipped`).
-absl::StatusOr<std::vector<Work>> CollectFailedHops(QueryClient& client, const BatchReplayOptions& o,
-                                                    int* skipped) {
+absl::StatusOr<std::vector<Work>> CollectFailedHops(QueryClient& client,
+                                                    const BatchReplayOptions& o, int* skipped) {
   std::vector<Work> work;
-  const std::set<std::string> done = o.resume.empty() ? std::set<std::string>() : LoadDone(o.resume);
+  const std::set<std::string> done =
+      o.resume.empty() ? std::set<std::string>() : LoadDone(o.resume);
   v1::ListTracesRequest request;
   request.set_outcome(v1::OUTCOME_FAILED);
   request.set_actor(o.actor);
@@ -84,7 +84,8 @@ absl::StatusOr<RedriveSummary> RunRedrive(QueryClient& client, KafkaPublisher* p
                                           const BatchReplayOptions& o,
                                           const std::atomic<bool>* stop, std::ostream& progress,
                                           bool tty) {
-  if (o.rate <= 0) return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
+  if (o.rate <= 0)
+    return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
   RedriveSummary summary;
   auto work = CollectFailedHops(client, o, &summary.skipped);
   if (!work.ok()) return work.status();
@@ -122,7 +123,8 @@ absl::StatusOr<RedriveSummary> RunRedrive(QueryClient& client, KafkaPublisher* p
       }
     }
     if (resume.is_open() && outcome.rfind("published", 0) == 0) {
-      resume << Key(trace.trace_id(), hop) << "\t" << "published" << std::endl;
+      resume << Key(trace.trace_id(), hop) << "\t"
+             << "published" << std::endl;
     }
     ProgressLine(progress, tty && publisher != nullptr,
                  absl::StrFormat("[%zu/%zu] %s %s: %s", i + 1, work->size(), hop.actor(),
@@ -139,7 +141,8 @@ absl::StatusOr<BatchReplaySummary> RunBatchReplay(
     QueryClient& client, const std::function<std::unique_ptr<RuntimeClient>()>& runtime,
     Clock* clock, const BatchReplayOptions& o, const std::atomic<bool>* stop,
     std::ostream& progress, bool tty) {
-  if (o.rate <= 0) return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
+  if (o.rate <= 0)
+    return absl::InvalidArgumentError("--rate: expected a positive rate such as 20/s");
   BatchReplaySummary summary;
   auto collected = CollectFailedHops(client, o, &summary.skipped);
   if (!collected.ok()) return collected.status();
@@ -160,8 +163,8 @@ absl::StatusOr<BatchReplaySummary> RunBatchReplay(
     if (due > clock->Now()) clock->SleepFor(due - clock->Now());
     const v1::Hop& hop = work[i].trace.hops(work[i].hop);
     std::unique_ptr<RuntimeClient> rt = o.dry_run ? nullptr : runtime();
-    ReplayResult r = ReplayHop(work[i].trace.trace_id(), hop, rt.get(), o.timeout, o.dry_run,
-                               o.allow_redacted);
+    ReplayResult r =
+        ReplayHop(work[i].trace.trace_id(), hop, rt.get(), o.timeout, o.dry_run, o.allow_redacted);
     std::string outcome;
     if (!r.refused.empty()) {
       ++summary.refused;
@@ -182,14 +185,15 @@ absl::StatusOr<BatchReplaySummary> RunBatchReplay(
         outcome = "failing " + type;
       }
     }
-    if (resume.is_open()) resume << Key(work[i].trace.trace_id(), hop) << "\t" << outcome << std::endl;
+    if (resume.is_open())
+      resume << Key(work[i].trace.trace_id(), hop) << "\t" << outcome << std::endl;
     const double elapsed = absl::ToDoubleSeconds(clock->Now() - start);
     const double rate = elapsed > 0 ? static_cast<double>(i + 1) / elapsed : 0;
     const double eta = rate > 0 ? static_cast<double>(work.size() - i - 1) / rate : 0;
     const std::string line = absl::StrFormat(
         "[%zu/%zu] %.1f/s  eta %.0fs  fixed %d  failing %d  refused %d  | %s %s: %s", i + 1,
-        work.size(), rate, eta, summary.fixed, summary.still_failing, summary.refused,
-        hop.actor(), work[i].trace.trace_id(), outcome);
+        work.size(), rate, eta, summary.fixed, summary.still_failing, summary.refused, hop.actor(),
+        work[i].trace.trace_id(), outcome);
     ProgressLine(progress, tty, line);
   }
   if (tty) progress << "\n";

@@ -16,12 +16,12 @@
 namespace meshtrace::replayer {
 
 struct BatchReplayOptions {
-  std::string actor;      // only failed hops at this actor
-  std::string reason;     // only traces with this reason
-  int64_t since_ns = 0;   // only traces started after this
-  double rate = 20;       // replays per second at most
-  int limit = 0;          // at most this many replays (0 = all)
-  std::string resume;     // file of finished replays: skipped on the next run, appended to
+  std::string actor;     // only failed hops at this actor
+  std::string reason;    // only traces with this reason
+  int64_t since_ns = 0;  // only traces started after this
+  double rate = 20;      // replays per second at most
+  int limit = 0;         // at most this many replays (0 = all)
+  std::string resume;    // file of finished replays: skipped on the next run, appended to
   bool dry_run = false;
   bool allow_redacted = false;
   absl::Duration timeout = absl::Minutes(5);
@@ -29,18 +29,18 @@ struct BatchReplayOptions {
 
 struct BatchReplaySummary {
   int replayed = 0;
-  int fixed = 0;           // failed originally, succeed now
+  int fixed = 0;  // failed originally, succeed now
   int still_failing = 0;
-  int refused = 0;         // captures that cannot be replayed
-  int skipped = 0;         // already done in an earlier run (--resume)
+  int refused = 0;  // captures that cannot be replayed
+  int skipped = 0;  // already done in an earlier run (--resume)
   bool interrupted = false;
   std::map<std::string, int> failing_by_error;  // error type → count
 };
 
 struct RedriveSummary {
   int published = 0;
-  int refused = 0;   // captures that cannot be sent as they were
-  int skipped = 0;   // already done in an earlier run (--resume)
+  int refused = 0;  // captures that cannot be sent as they were
+  int skipped = 0;  // already done in an earlier run (--resume)
   bool interrupted = false;
 };
 

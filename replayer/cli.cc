@@ -402,11 +402,20 @@ std::string Html(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -414,9 +423,11 @@ std::string Html(const std::string& text) {
 
 // The two traces side by side (their hops in order, failed ones in red) above the list of
 // differences, as one self-contained HTML file.
-std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b, const v1::DiffResponse& diff) {
+std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b,
+                     const v1::DiffResponse& diff) {
   auto column = [](const v1::TraceArtifact& t) {
-    std::string out = "<td><h2><code>" + Html(t.trace_id()) + "</code></h2><p>" + Html(t.headline()) + "</p><ol>";
+    std::string out =
+        "<td><h2><code>" + Html(t.trace_id()) + "</code></h2><p>" + Html(t.headline()) + "</p><ol>";
     for (const v1::Hop& h : t.hops()) {
       const bool bad = h.has_error() || h.rejected();
       out += std::string("<li") + (bad ? " class=bad" : "") + ">" + Html(h.actor()) + " <code>" +
@@ -427,19 +438,26 @@ std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b, con
   };
   std::string rows;
   for (const auto& d : diff.differences()) {
-    rows += "<tr><td>" + Html(d.kind()) + "</td><td>" + Html(d.lineage()) + "</td><td><code>" + Html(d.path()) +
-            "</code></td><td class=a>" + Html(d.a()) + "</td><td class=b>" + Html(d.b()) + "</td></tr>";
+    rows += "<tr><td>" + Html(d.kind()) + "</td><td>" + Html(d.lineage()) + "</td><td><code>" +
+            Html(d.path()) + "</code></td><td class=a>" + Html(d.a()) + "</td><td class=b>" +
+            Html(d.b()) + "</td></tr>";
   }
-  return "<!doctype html><html lang=en><head><meta charset=utf-8><title>meshtrace diff " + Html(a.trace_id()) +
-         " vs " + Html(b.trace_id()) +
-         "</title><style>body{font:14px system-ui,sans-serif;margin:24px}table{border-collapse:collapse;"
-         "width:100%}td,th{vertical-align:top;text-align:left;padding:4px 10px;border-bottom:1px solid #eaeef2}"
-         ".bad{color:#cf222e}.a{color:#cf222e}.b{color:#1a7f37}code{font:12px ui-monospace,monospace}"
+  return "<!doctype html><html lang=en><head><meta charset=utf-8><title>meshtrace diff " +
+         Html(a.trace_id()) + " vs " + Html(b.trace_id()) +
+         "</title><style>body{font:14px "
+         "system-ui,sans-serif;margin:24px}table{border-collapse:collapse;"
+         "width:100%}td,th{vertical-align:top;text-align:left;padding:4px 10px;border-bottom:1px "
+         "solid #eaeef2}"
+         ".bad{color:#cf222e}.a{color:#cf222e}.b{color:#1a7f37}code{font:12px "
+         "ui-monospace,monospace}"
          "</style></head><body><h1>" +
-         (diff.same() ? std::string("same") : absl::StrCat(diff.differences_size(), " differences")) +
+         (diff.same() ? std::string("same")
+                      : absl::StrCat(diff.differences_size(), " differences")) +
          "</h1><table><tr>" + column(a) + column(b) +
-         "</tr></table><h2>Differences</h2><table><tr><th>kind</th><th>lineage</th><th>path</th><th>a</th>"
-         "<th>b</th></tr>" + rows + "</table></body></html>\n";
+         "</tr></table><h2>Differences</h2><table><tr><th>kind</th><th>lineage</th><th>path</"
+         "th><th>a</th>"
+         "<th>b</th></tr>" +
+         rows + "</table></body></html>\n";
 }
 
 int RunDiff(Global& g, const std::string& a, const std::string& b,
@@ -653,9 +671,10 @@ struct RedriveFlags {
 
 int RunRedriveCommand(Global& g, const RedriveFlags& f) {
   if (!f.dry_run && !f.yes) {
-    return Fail("redrive", absl::InvalidArgumentError(
-                               "redrive publishes captured envelopes to live topics, where the mesh "
-                               "processes them for real: look first with --dry-run, then add --yes"));
+    return Fail("redrive",
+                absl::InvalidArgumentError(
+                    "redrive publishes captured envelopes to live topics, where the mesh "
+                    "processes them for real: look first with --dry-run, then add --yes"));
   }
   BatchReplayOptions o;
   o.actor = f.actor;
@@ -667,7 +686,8 @@ int RunRedriveCommand(Global& g, const RedriveFlags& f) {
   std::string rate = f.rate;
   if (rate.size() > 2 && rate.substr(rate.size() - 2) == "/s") rate.resize(rate.size() - 2);
   if (!absl::SimpleAtod(rate, &o.rate) || o.rate <= 0) {
-    return Fail("redrive", absl::InvalidArgumentError("--rate " + f.rate + ": expected messages per second, e.g. 10/s"));
+    return Fail("redrive", absl::InvalidArgumentError("--rate " + f.rate +
+                                                      ": expected messages per second, e.g. 10/s"));
   }
   if (!f.since.empty()) {
     auto t = ParseWhen("--since", f.since);
@@ -685,7 +705,8 @@ int RunRedriveCommand(Global& g, const RedriveFlags& f) {
   auto summary = RunRedrive(g.Client(), publisher.get(), f.ns, Clock::Real(), o, &stop,
                             f.dry_run ? std::cout : std::cerr, isatty(STDERR_FILENO));
   if (!summary.ok()) return Fail("redrive", summary.status());
-  std::cout << (f.dry_run ? "dry run: nothing published" : absl::StrCat("published ", summary->published))
+  std::cout << (f.dry_run ? "dry run: nothing published"
+                          : absl::StrCat("published ", summary->published))
             << "; not sendable (capture) " << summary->refused << "; done in an earlier run "
             << summary->skipped << (summary->interrupted ? "; interrupted" : "") << "\n";
   return summary->refused > 0 || summary->interrupted ? kExitDifference : 0;
@@ -835,28 +856,34 @@ int RunCli(int argc, char** argv) {
   redrive->add_option("--brokers", redrive_flags.brokers, "Kafka bootstrap list")
       ->envname("ASYA_KAFKA_BROKERS")
       ->required();
-  redrive->add_option("--kafka-properties", redrive_flags.properties,
-                      "extra librdkafka settings key=value,... (TLS, SASL)")
+  redrive
+      ->add_option("--kafka-properties", redrive_flags.properties,
+                   "extra librdkafka settings key=value,... (TLS, SASL)")
       ->envname("ASYA_KAFKA_PROPERTIES");
   redrive->add_option("--namespace", redrive_flags.ns, "topics are asya-{namespace}-{actor}")
       ->envname("ASYA_NAMESPACE");
   redrive->add_option("--actor", redrive_flags.actor, "only failed hops at this actor");
   redrive->add_option("--reason", redrive_flags.reason, "only traces with this reason");
   redrive->add_option("--since", redrive_flags.since, "only traces started this long ago (1h)");
-  redrive->add_option("--rate", redrive_flags.rate, "messages per second at most")->default_str("10/s");
+  redrive->add_option("--rate", redrive_flags.rate, "messages per second at most")
+      ->default_str("10/s");
   redrive->add_option("--limit", redrive_flags.limit, "at most this many messages");
-  redrive->add_option("--resume", redrive_flags.resume, "file of published ones, skipped when run again");
+  redrive->add_option("--resume", redrive_flags.resume,
+                      "file of published ones, skipped when run again");
   redrive->add_flag("--dry-run", redrive_flags.dry_run, "print what would be published");
   redrive->add_flag("--yes", redrive_flags.yes, "really publish");
-  redrive->add_flag("--allow-redacted", redrive_flags.allow_redacted, "send captures with redacted fields");
+  redrive->add_flag("--allow-redacted", redrive_flags.allow_redacted,
+                    "send captures with redacted fields");
   redrive->footer(
       "Each message is the hop's captured input as it was received, keyed by trace id, with\n"
       "headers.x-meshtrace-replay set to a fresh id, so the mesh (once fixed) processes it again\n"
       "and the collector can tell it from production traffic. Truncated or payload-less\n"
       "captures are never sent; redacted ones only with --allow-redacted.\n\n"
       "Examples:\n"
-      "  meshtrace redrive --brokers kafka:9092 --namespace prod --actor setup-payment --since 1h --dry-run\n"
-      "  meshtrace redrive --brokers kafka:9092 --namespace prod --actor setup-payment --since 1h --yes");
+      "  meshtrace redrive --brokers kafka:9092 --namespace prod --actor setup-payment --since 1h "
+      "--dry-run\n"
+      "  meshtrace redrive --brokers kafka:9092 --namespace prod --actor setup-payment --since 1h "
+      "--yes");
 
   DemoOptions demo_options;
   CLI::App* demo = app.add_subcommand(

@@ -147,18 +147,36 @@ class Demo {
 
   std::string Log(const std::string& name) const { return dir_ + "/logs/" + name + ".log"; }
 
+  struct Child {
+    std::string name;
+    std::vector<std::string> argv;
+    std::map<std::string, std::string> env;
+    bool restartable = false;  // sidecars: restarted when they die, as Kubernetes would
+    int restarts = 0;
+    Subprocess process;
+  };
+
   absl::Status Start(const std::string& name, const std::vector<std::string>& argv,
-                     const std::map<std::string, std::string>& env = {}) {
+                     const std::map<std::string, std::string>& env = {}, bool restartable = false) {
     auto child = Subprocess::Start(argv, env, Log(name));
     if (!child.ok()) return child.status();
-    children_.emplace_back(name, *std::move(child));
+    children_.push_back(Child{name, argv, env, restartable, 0, *std::move(child)});
     return absl::OkStatus();
   }
 
-  // The first child that exited, or "".
+  // Restarts sidecars that died (at most 3 times each); returns the first other child that
+  // exited (or a sidecar that keeps dying), or "".
   std::string DeadChild() {
-    for (auto& [name, child] : children_) {
-      if (child.running() && child.Wait(absl::ZeroDuration()).ok()) return name;
+    for (Child& c : children_) {
+      if (!c.process.running()) continue;
+      absl::StatusOr<int> code = c.process.Wait(absl::ZeroDuration());
+      if (!code.ok()) continue;
+      if (!c.restartable || c.restarts >= 3) return c.name;
+      auto again = Subprocess::Start(c.argv, c.env, Log(c.name));
+      if (!again.ok()) return c.name;
+      c.process = *std::move(again);
+      ++c.restarts;
+      Say(absl::StrCat("  ", c.name, " died (exit status ", *code, "); restarted it"));
     }
     return "";
   }
@@ -174,7 +192,7 @@ class Demo {
         !s.ok()) {
       return Failed(std::string(s.message()));
     }
-    auto brokers = children_.back().second.ReadLine(absl::Seconds(20));
+    auto brokers = children_.back().process.ReadLine(absl::Seconds(20));
     if (!brokers.ok()) return Failed("the embedded Kafka did not start");
     Say("  kafka      " + *brokers + " (librdkafka's mock cluster)");
     // Collector.
@@ -216,7 +234,8 @@ class Demo {
           {"MESHTRACE_COLLECTOR", grpc},
           {"HOSTNAME", a.name + "-0"},  // the pod name in events and reports
       };
-      if (auto s = Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env); !s.ok()) {
+      if (auto s = Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env, /*restartable=*/true);
+          !s.ok()) {
         return Failed(std::string(s.message()));
       }
       if (!a.end_actor) chain += (chain.empty() ? "" : " → ") + a.name;
@@ -346,14 +365,14 @@ class Demo {
 
   void Shutdown() {
     // Sidecars first (they drain), then the rest; nothing outlives the demo.
-    for (auto& [name, child] : children_) {
-      if (child.running()) child.Signal(SIGTERM);
+    for (Child& c : children_) {
+      if (c.process.running()) c.process.Signal(SIGTERM);
     }
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    for (auto& [name, child] : children_) {
-      if (!child.running()) continue;
+    for (Child& c : children_) {
+      if (!c.process.running()) continue;
       absl::Duration left = std::max(absl::ZeroDuration(), deadline - absl::Now());
-      if (!child.Wait(left).ok()) child.Signal(SIGKILL);
+      if (!c.process.Wait(left).ok()) c.process.Signal(SIGKILL);
     }
     children_.clear();
     std::filesystem::remove_all(dir_ + "/sockets");
@@ -361,7 +380,7 @@ class Demo {
 
   DemoOptions o_;
   std::string dir_;
-  std::vector<std::pair<std::string, Subprocess>> children_;
+  std::vector<Child> children_;
   std::unique_ptr<QueryClient> client_;
   std::atomic<bool> interrupted_{false};
 };

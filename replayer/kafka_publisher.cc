@@ -71,8 +71,8 @@ class RdKafkaPublisher : public KafkaPublisher {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KafkaPublisher>> KafkaPublisher::Open(const std::string& brokers,
-                                                                      const std::string& properties) {
+absl::StatusOr<std::unique_ptr<KafkaPublisher>> KafkaPublisher::Open(
+    const std::string& brokers, const std::string& properties) {
   auto publisher = std::make_unique<RdKafkaPublisher>();
   if (auto s = publisher->Init(brokers, properties); !s.ok()) return s;
   return std::unique_ptr<KafkaPublisher>(std::move(publisher));

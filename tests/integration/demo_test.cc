@@ -26,15 +26,22 @@ namespace {
 using Json = nlohmann::json;
 const std::string kBin = MESHTRACE_BIN_DIR;
 
-// Processes whose command line mentions `needle`.
+// Processes whose command line or environment mentions `needle` (sidecars take their socket
+// dir from the environment).
 int ProcessesMentioning(const std::string& needle) {
   int n = 0;
   DIR* proc = opendir("/proc");
   while (dirent* e = readdir(proc)) {
     if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), {});
-    if (cmdline.find(needle) != std::string::npos) ++n;
+    if (std::atoi(e->d_name) == getpid()) continue;
+    for (const char* file : {"/cmdline", "/environ"}) {
+      std::ifstream in(std::string("/proc/") + e->d_name + file);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      if (text.find(needle) != std::string::npos) {
+        ++n;
+        break;
+      }
+    }
   }
   closedir(proc);
   return n;
@@ -135,6 +142,70 @@ TEST(DemoTest, TheWholeMeshIsAccountedForAndNothingIsLeftRunning) {
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 0);  // Ctrl-C is how --keep-running ends
   EXPECT_FALSE(std::filesystem::exists(dir.File("sockets")));
+  EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
+}
+
+// The pid of the sidecar serving `actor` whose environment mentions `dir`, or -1.
+pid_t SidecarPid(const std::string& actor, const std::string& dir) {
+  DIR* proc = opendir("/proc");
+  pid_t found = -1;
+  while (dirent* e = readdir(proc)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    std::ifstream cmd(std::string("/proc/") + e->d_name + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(cmd)), {});
+    if (cmdline.find("meshtrace-sidecar") == std::string::npos) continue;
+    std::ifstream env(std::string("/proc/") + e->d_name + "/environ");
+    std::string environ((std::istreambuf_iterator<char>(env)), {});
+    if (environ.find(std::string("ASYA_ACTOR_NAME=") + actor + '\0') != std::string::npos &&
+        environ.find(dir) != std::string::npos) {
+      found = std::atoi(e->d_name);
+    }
+  }
+  closedir(proc);
+  return found;
+}
+
+TEST(DemoTest, ASidecarKilledMidRunIsRestartedAndNoEnvelopeIsLost) {
+  testing::TempDir dir;
+  const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
+  const int kEnvelopes = 400;
+  auto demo = testing::Subprocess::Start({kBin + "/meshtrace", "demo", "--dir", dir.path(),
+                                          "--envelopes", std::to_string(kEnvelopes), "--grpc-port",
+                                          std::to_string(grpc_port), "--http-port",
+                                          std::to_string(http_port), "--keep-running"});
+  ASSERT_TRUE(demo.ok());
+  std::string out;
+  bool killed = false;
+  while (true) {
+    auto line = demo->ReadLine(absl::Seconds(150));
+    ASSERT_TRUE(line.ok()) << "demo output so far:\n" << out;
+    out += *line + "\n";
+    if (!killed && line->find("produced") != std::string::npos) {
+      const pid_t pid = SidecarPid("issue-token", dir.path());
+      ASSERT_GT(pid, 0) << "no issue-token sidecar found";
+      ASSERT_EQ(kill(pid, SIGKILL), 0);
+      killed = true;
+    }
+    if (line->find("the mesh keeps running") != std::string::npos) break;
+  }
+  EXPECT_NE(out.find("issue-token died (exit status 137); restarted it"), std::string::npos) << out;
+  EXPECT_NE(out.find(absl::StrCat("all ", kEnvelopes, " traces settled")), std::string::npos)
+      << out;
+  // Every sign-up reached its end: at-least-once delivery may add redelivered duplicates, never
+  // lose one.
+  httplib::Client http("127.0.0.1", http_port);
+  Json list = Json::parse(http.Get("/api/v1/traces?limit=1000")->body);
+  ASSERT_EQ(list["traces"].size(), static_cast<size_t>(kEnvelopes));
+  for (const Json& t : list["traces"]) {
+    EXPECT_EQ(t["verdict"], "complete") << t.dump();
+    Json a =
+        Json::parse(http.Get(("/api/v1/traces/" + t["trace_id"].get<std::string>()).c_str())->body);
+    int ends = 0;
+    for (const Json& hop : a["hops"]) ends += hop["actor"] == "x-sink" || hop["actor"] == "x-sump";
+    EXPECT_GE(ends, t["outcome"] == "failed" ? 1 : 2) << t.dump();
+  }
+  demo->Signal(SIGINT);
+  EXPECT_EQ(*demo->Wait(absl::Seconds(30)), 0);
   EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
 }
 
