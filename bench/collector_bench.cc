@@ -6,7 +6,7 @@
 //   memory  RSS of a collector process holding 100,000 open traces; baseline: its idle RSS.
 //   complete  ack latency (= complete verdict stored) at a steady rate below saturation.
 // Usage: collector_bench [ingest|complete|memory|query] [--events N] [--traces N] [--streams N]
-//                        [--rate EVENTS_PER_S]
+//                        [--rate EVENTS_PER_S] [--writer-shards N]
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -115,6 +115,8 @@ double RssMiB(pid_t pid) {
   return 0;
 }
 
+int g_writer_shards = 2;
+
 struct CollectorProcess {
   testing::TempDir dir;
   int grpc_port = testing::FreePort(), http_port = testing::FreePort();
@@ -124,7 +126,8 @@ struct CollectorProcess {
     process.emplace(*testing::Subprocess::Start(
         {kBin + "/meshtrace-collector", "--data-dir=" + dir.path() + "/data",
          absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
-         absl::StrCat("--http-listen=127.0.0.1:", http_port), "--log-level=warn"}));
+         absl::StrCat("--http-listen=127.0.0.1:", http_port), "--log-level=warn",
+         absl::StrCat("--writer-shards=", g_writer_shards)}));
     httplib::Client client("127.0.0.1", http_port);
     for (int i = 0; i < 200; ++i) {
       if (auto r = client.Get("/readyz"); r && r->status == 200) return true;
@@ -477,6 +480,7 @@ int main(int argc, char** argv) {
     if (flag == "--traces") traces = std::stoull(argv[i + 1]);
     if (flag == "--streams") streams = std::stoi(argv[i + 1]);
     if (flag == "--rate") rate = std::stod(argv[i + 1]);
+    if (flag == "--writer-shards") meshtrace::g_writer_shards = std::stoi(argv[i + 1]);
   }
   if (mode == "ingest" || mode == "all") meshtrace::Ingest(events ? events : 2'000'000, streams);
   if (mode == "complete" || mode == "all") meshtrace::Complete(rate);

@@ -5,11 +5,13 @@
 
 namespace meshtrace::collector {
 
-Assembler::Assembler(TraceStore* store, Timeouts timeouts, CollectorMetrics* metrics)
-    : store_(store), timeouts_(timeouts), metrics_(metrics) {}
+Assembler::Assembler(TraceStore* store, Timeouts timeouts, CollectorMetrics* metrics, int shard,
+                     int shards)
+    : store_(store), timeouts_(timeouts), metrics_(metrics), shard_(shard), shards_(shards) {}
 
 absl::Status Assembler::Restore(int64_t now_ns) {
   for (const std::string& id : store_->OpenTraceIds()) {
+    if (ShardOf(id, shards_) != shard_) continue;
     auto events = store_->LoadTrace(id, false);
     if (!events.ok()) continue;
     Open& open = open_[id];
@@ -27,9 +29,9 @@ absl::Status Assembler::Restore(int64_t now_ns) {
   std::vector<std::string> settled;
   for (auto& [id, open] : open_) Settle(id, open, now_ns, &set, &settled);
   for (const std::string& id : settled) open_.erase(id);
-  metrics_->SetOpenTraces(open_.size());
+  metrics_->SetOpenTraces(shard_, open_.size());
   if (set.summaries.empty() && set.closed.empty()) return absl::OkStatus();
-  return store_->Commit(&set);
+  return store_->Commit(&set, shard_);
 }
 
 void Assembler::Add(const std::vector<PreparedEvent>& events, int64_t now_ns, WriteSet* set) {
@@ -60,7 +62,7 @@ void Assembler::Add(const std::vector<PreparedEvent>& events, int64_t now_ns, Wr
   std::vector<std::string> settled;
   for (const std::string& id : touched) Settle(id, open_[id], now_ns, set, &settled);
   for (const std::string& id : settled) open_.erase(id);
-  metrics_->SetOpenTraces(open_.size());
+  metrics_->SetOpenTraces(shard_, open_.size());
 }
 
 void Assembler::Tick(int64_t now_ns, WriteSet* set) {
@@ -71,7 +73,7 @@ void Assembler::Tick(int64_t now_ns, WriteSet* set) {
     }
   }
   for (const std::string& id : settled) open_.erase(id);
-  metrics_->SetOpenTraces(open_.size());
+  metrics_->SetOpenTraces(shard_, open_.size());
 }
 
 void Assembler::Settle(const std::string& id, Open& open, int64_t now_ns, WriteSet* set,

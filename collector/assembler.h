@@ -16,13 +16,15 @@ class CollectorMetrics;
 // Keeps the state of every open trace in memory and decides verdicts (DESIGN.md §4): a trace
 // settles as complete in the same write cycle as the event that closes its last branch; a
 // timer (Tick) settles stalled and partial ones. Settled traces leave memory; a late event
-// for one reloads it from the store and may change its verdict. Used by the writer thread
+// for one reloads it from the store and may change its verdict. One per writer shard, holding
+// the traces with ShardOf(trace_id, shards) == shard; used by that shard's writer thread
 // only: not thread-safe.
 class Assembler {
  public:
-  Assembler(TraceStore* store, Timeouts timeouts, CollectorMetrics* metrics);
+  Assembler(TraceStore* store, Timeouts timeouts, CollectorMetrics* metrics, int shard = 0,
+            int shards = 1);
 
-  // Rebuilds the open traces from the store (after a restart or crash).
+  // Rebuilds this shard's open traces from the store (after a restart or crash).
   absl::Status Restore(int64_t now_ns);
 
   // Takes new (deduplicated) events and adds to `set` what must be written with them: the
@@ -56,6 +58,8 @@ class Assembler {
   TraceStore* store_;
   Timeouts timeouts_;
   CollectorMetrics* metrics_;
+  int shard_;
+  int shards_;
   absl::flat_hash_map<std::string, Open> open_;
 };
 

@@ -43,7 +43,7 @@ struct CollectorApp::Impl {
   Clock* clock;
   CollectorMetrics metrics;
   std::unique_ptr<TraceStore> store;
-  std::unique_ptr<Assembler> assembler;
+  std::vector<std::unique_ptr<Assembler>> assemblers;
   std::unique_ptr<IngestPipeline> pipeline;
   std::unique_ptr<QueryEngine> engine;
   std::unique_ptr<grpc::Service> ingest_service, query_service;
@@ -158,13 +158,20 @@ CollectorApp::~CollectorApp() { Stop(); }
 
 absl::Status CollectorApp::Start() {
   Impl& s = *impl_;
-  auto store = TraceStore::Open(s.config.data_dir);
+  auto store = TraceStore::Open(s.config.data_dir, s.config.writer_shards);
   if (!store.ok()) return store.status();
   s.store = *std::move(store);
-  s.assembler = std::make_unique<Assembler>(
-      s.store.get(), Timeouts{s.config.stall_timeout, s.config.partial_grace}, &s.metrics);
-  if (auto st = s.assembler->Restore(absl::ToUnixNanos(s.clock->Now())); !st.ok()) return st;
-  s.pipeline = std::make_unique<IngestPipeline>(s.store.get(), s.assembler.get(), &s.metrics,
+  std::vector<Assembler*> assemblers;
+  for (int i = 0; i < s.config.writer_shards; ++i) {
+    s.assemblers.push_back(std::make_unique<Assembler>(
+        s.store.get(), Timeouts{s.config.stall_timeout, s.config.partial_grace}, &s.metrics, i,
+        s.config.writer_shards));
+    if (auto st = s.assemblers.back()->Restore(absl::ToUnixNanos(s.clock->Now())); !st.ok()) {
+      return st;
+    }
+    assemblers.push_back(s.assemblers.back().get());
+  }
+  s.pipeline = std::make_unique<IngestPipeline>(s.store.get(), std::move(assemblers), &s.metrics,
                                                 s.clock, IngestPipeline::Options{});
   ArtifactOptions artifact_options;
   artifact_options.timeouts = {s.config.stall_timeout, s.config.partial_grace};

@@ -34,6 +34,7 @@ constexpr Flag kFlags[] = {
      "runtime socket path used in replay commands "
      "[default /var/run/asya/asya-runtime.sock]"},
     {"max-event-bytes", "largest accepted event [default 1MiB]"},
+    {"writer-shards", "store writer threads, each owning a share of the traces [default 2]"},
     {"log-level", "debug, info, warn or error [default info]"},
 };
 
@@ -99,6 +100,12 @@ absl::Status Apply(const std::map<std::string, std::string>& v, CollectorConfig*
       c->max_disk_bytes = *bytes;
     } else {
       c->max_event_bytes = *bytes;
+    }
+  }
+  if (auto it = v.find("writer-shards"); it != v.end()) {
+    if (!absl::SimpleAtoi(AsAbsl(it->second), &c->writer_shards) || c->writer_shards < 1 ||
+        c->writer_shards > 16) {
+      return Bad("writer-shards", it->second, "expected a number from 1 to 16");
     }
   }
   if (c->tls_cert.empty() != c->tls_key.empty()) {

@@ -43,10 +43,19 @@ std::optional<EventRejection> ValidateEvent(const v1::LifecycleEvent& e, size_t 
   return std::nullopt;
 }
 
-IngestPipeline::IngestPipeline(TraceStore* store, Assembler* assembler, CollectorMetrics* metrics,
-                               Clock* clock, Options options)
-    : store_(store), assembler_(assembler), metrics_(metrics), clock_(clock), options_(options) {
-  thread_ = std::thread([this] { Loop(); });
+IngestPipeline::IngestPipeline(TraceStore* store, std::vector<Assembler*> assemblers,
+                               CollectorMetrics* metrics, Clock* clock, Options options)
+    : store_(store), metrics_(metrics), clock_(clock), options_(options) {
+  for (size_t i = 0; i < assemblers.size(); ++i) {
+    auto shard = std::make_unique<Shard>();
+    shard->index = static_cast<int>(i);
+    shard->assembler = assemblers[i];
+    shards_.push_back(std::move(shard));
+  }
+  for (auto& shard : shards_) {
+    Shard* s = shard.get();
+    s->thread = std::thread([this, s] { Loop(*s); });
+  }
 }
 
 IngestPipeline::~IngestPipeline() { Stop(); }
@@ -60,58 +69,103 @@ void IngestPipeline::Submit(std::vector<v1::LifecycleEvent> events, Done done) {
 }
 
 void IngestPipeline::Submit(std::vector<PreparedEvent> events, Done done) {
-  const size_t n = events.size();
-  absl::MutexLock lock(&mu_);
-  // Back-pressure: wait for room (a batch larger than the whole queue waits for it empty).
-  auto room = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || pending_events_ == 0 || pending_events_ + n <= options_.max_pending_events;
-  };
-  mu_.Await(absl::Condition(&room));
-  if (stopping_) {
-    mu_.Unlock();
-    done(BatchResult{absl::UnavailableError("collector is shutting down"), 0, 0});
-    mu_.Lock();
+  const int n = static_cast<int>(shards_.size());
+  if (n == 1) {
+    Enqueue(*shards_[0], std::move(events), std::move(done));
     return;
   }
-  pending_events_ += n;
-  pending_.push_back(Pending{std::move(events), std::move(done)});
+  std::vector<std::vector<PreparedEvent>> parts(n);
+  for (PreparedEvent& e : events) {
+    parts[ShardOf(e.stored.event.trace_id(), n)].push_back(std::move(e));
+  }
+  // One report for the whole batch, once every part is written.
+  struct Join {
+    absl::Mutex mu;
+    int remaining = 0;
+    BatchResult total;
+    Done done;
+  };
+  auto join = std::make_shared<Join>();
+  join->done = std::move(done);
+  const bool tick_all = events.empty();
+  for (int i = 0; i < n; ++i) join->remaining += tick_all || !parts[i].empty();
+  for (int i = 0; i < n; ++i) {
+    if (!tick_all && parts[i].empty()) continue;
+    Enqueue(*shards_[i], std::move(parts[i]), [join](const BatchResult& r) {
+      Done done;
+      BatchResult total;
+      {
+        absl::MutexLock lock(&join->mu);
+        if (!r.status.ok() && join->total.status.ok()) join->total.status = r.status;
+        join->total.accepted += r.accepted;
+        join->total.duplicates += r.duplicates;
+        if (--join->remaining > 0) return;
+        done = std::move(join->done);
+        total = join->total;
+      }
+      done(total);
+    });
+  }
+}
+
+void IngestPipeline::Enqueue(Shard& shard, std::vector<PreparedEvent> events, Done done) {
+  const size_t n = events.size();
+  bool stopping = false;
+  {
+    absl::MutexLock lock(&shard.mu);
+    // Back-pressure: wait for room (a batch larger than the whole queue waits for it empty).
+    auto room = [this, &shard, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+      return shard.stopping || shard.pending_events == 0 ||
+             shard.pending_events + n <= options_.max_pending_events;
+    };
+    shard.mu.Await(absl::Condition(&room));
+    stopping = shard.stopping;
+    if (!stopping) {
+      shard.pending_events += n;
+      shard.pending.push_back(Pending{std::move(events), std::move(done)});
+      return;
+    }
+  }
+  done(BatchResult{absl::UnavailableError("collector is shutting down"), 0, 0});
 }
 
 void IngestPipeline::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
+  for (auto& shard : shards_) {
+    absl::MutexLock lock(&shard->mu);
+    shard->stopping = true;
   }
-  if (thread_.joinable()) thread_.join();
+  for (auto& shard : shards_) {
+    if (shard->thread.joinable()) shard->thread.join();
+  }
 }
 
-void IngestPipeline::Loop() {
+void IngestPipeline::Loop(Shard& shard) {
   while (true) {
     std::vector<Pending> group;
     bool stop = false;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !pending_.empty();
+      absl::MutexLock lock(&shard.mu);
+      auto ready = [&shard]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) {
+        return shard.stopping || !shard.pending.empty();
       };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), options_.tick);
+      shard.mu.AwaitWithTimeout(absl::Condition(&ready), options_.tick);
       size_t events = 0;
-      while (!pending_.empty() && (group.empty() || events + pending_.front().events.size() <=
-                                                        options_.max_group_events)) {
-        events += pending_.front().events.size();
-        group.push_back(std::move(pending_.front()));
-        pending_.pop_front();
+      while (!shard.pending.empty() &&
+             (group.empty() ||
+              events + shard.pending.front().events.size() <= options_.max_group_events)) {
+        events += shard.pending.front().events.size();
+        group.push_back(std::move(shard.pending.front()));
+        shard.pending.pop_front();
       }
-      pending_events_ -= events;
-      stop = stopping_ && pending_.empty();
+      shard.pending_events -= events;
+      stop = shard.stopping && shard.pending.empty();
     }
-    Write(group);
+    Write(shard, group);
     if (stop) return;
   }
 }
 
-void IngestPipeline::Write(std::vector<Pending>& group) {
+void IngestPipeline::Write(Shard& shard, std::vector<Pending>& group) {
   const int64_t now = absl::ToUnixNanos(clock_->Now());
   WriteSet set;
   std::vector<BatchResult> results(group.size());
@@ -120,7 +174,7 @@ void IngestPipeline::Write(std::vector<Pending>& group) {
     for (PreparedEvent& p : group[i].events) {
       const v1::LifecycleEvent& e = p.stored.event;
       if (!in_group.emplace(e.source_id(), e.sequence()).second ||
-          store_->Contains(e.trace_id(), e.source_id(), e.sequence())) {
+          store_->Contains(e.trace_id(), e.source_id(), e.sequence(), shard.index)) {
         ++results[i].duplicates;
         continue;
       }
@@ -128,15 +182,15 @@ void IngestPipeline::Write(std::vector<Pending>& group) {
       set.events.push_back(std::move(p));
     }
   }
-  assembler_->Add(set.events, now, &set);
-  assembler_->Tick(now, &set);
+  shard.assembler->Add(set.events, now, &set);
+  shard.assembler->Tick(now, &set);
   if (set.events.empty() && set.summaries.empty() && set.opened.empty() && set.closed.empty()) {
     for (size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
     return;
   }
   const size_t n = set.events.size();
   const absl::Time start = absl::Now();
-  absl::Status status = store_->Commit(&set);
+  absl::Status status = store_->Commit(&set, shard.index);
   metrics_->StoreWrite(absl::Now() - start, n);
   if (!status.ok()) {
     Log(LogLevel::kError, "store write failed, exiting (a restart recovers from the store): " +

@@ -39,30 +39,37 @@ struct BatchResult {
   uint32_t duplicates = 0;
 };
 
-// The write path: one thread takes every pending batch, drops duplicates, runs the assembler
-// and commits events and changed summaries in one synced write (group commit), then reports
-// each batch. A bounded queue pushes back on senders: Submit blocks while `max_pending_events`
-// are waiting. A failed store write is fatal to the process (the store is the truth; a
-// restart rebuilds memory from it), after failing the waiting batches. Thread-safe.
+// The write path, sharded by trace id: each shard's thread takes its pending batches, drops
+// duplicates, runs its assembler and commits events and changed summaries in one synced write
+// (RocksDB groups the shards' writes), then reports. A batch is split by shard and reported
+// once every part is written. Bounded queues push back on senders: Submit blocks while a
+// shard has `max_pending_events` waiting. A failed store write is fatal to the process (the
+// store is the truth; a restart rebuilds memory from it), after failing the waiting batches.
+// Thread-safe.
 class IngestPipeline {
  public:
   struct Options {
-    size_t max_pending_events = 262'144;
-    size_t max_group_events = 65'536;  // events per store write
+    size_t max_pending_events = 262'144;  // per shard
+    size_t max_group_events = 65'536;     // events per store write
     absl::Duration tick = absl::Milliseconds(250);
   };
+  // One assembler per shard; assemblers[i] must hold shard i of assemblers.size().
+  IngestPipeline(TraceStore* store, std::vector<Assembler*> assemblers, CollectorMetrics* metrics,
+                 Clock* clock, Options options);
   IngestPipeline(TraceStore* store, Assembler* assembler, CollectorMetrics* metrics, Clock* clock,
-                 Options options);
+                 Options options)
+      : IngestPipeline(store, std::vector<Assembler*>{assembler}, metrics, clock, options) {}
   ~IngestPipeline();
 
   using Done = std::function<void(const BatchResult&)>;
   // `events` come from TraceStore::Prepare (call it on the submitting thread: it hashes and
-  // serialises). `done` runs on the writer thread; it must not block.
+  // serialises). `done` runs on a writer thread; it must not block. An empty batch makes
+  // every shard run a write cycle (its timers included) before `done`.
   void Submit(std::vector<PreparedEvent> events, Done done);
   // Prepares `events` (arrived now) on this thread, then submits them.
   void Submit(std::vector<v1::LifecycleEvent> events, Done done);
 
-  // Finishes what is queued, then stops the thread.
+  // Finishes what is queued, then stops the threads.
   void Stop();
 
  private:
@@ -70,20 +77,24 @@ class IngestPipeline {
     std::vector<PreparedEvent> events;
     Done done;
   };
-  void Loop();
-  void Write(std::vector<Pending>& group);
+  struct Shard {
+    int index = 0;
+    Assembler* assembler = nullptr;
+    absl::Mutex mu;
+    std::deque<Pending> pending ABSL_GUARDED_BY(mu);
+    size_t pending_events ABSL_GUARDED_BY(mu) = 0;
+    bool stopping ABSL_GUARDED_BY(mu) = false;
+    std::thread thread;
+  };
+  void Enqueue(Shard& shard, std::vector<PreparedEvent> events, Done done);
+  void Loop(Shard& shard);
+  void Write(Shard& shard, std::vector<Pending>& group);
 
   TraceStore* store_;
-  Assembler* assembler_;
   CollectorMetrics* metrics_;
   Clock* clock_;
   Options options_;
-
-  absl::Mutex mu_;
-  std::deque<Pending> pending_ ABSL_GUARDED_BY(mu_);
-  size_t pending_events_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::vector<std::unique_ptr<Shard>> shards_;
 };
 
 }  // namespace meshtrace::collector

@@ -6,6 +6,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <array>
+#include <atomic>
 #include <map>
 
 #include "absl/synchronization/mutex.h"
@@ -70,6 +72,8 @@ struct CollectorMetrics::Impl {
   Histogram& batch_h = batch.Add({}, kLatencyBuckets);
   Histogram& write_h = write.Add({}, kLatencyBuckets);
   Counter& write_events_c = write_events.Add({});
+  static constexpr size_t kMaxShards = 16;
+  std::array<std::atomic<size_t>, kMaxShards> open_per_shard{};
 };
 
 CollectorMetrics::CollectorMetrics() : impl_(std::make_unique<Impl>()) {
@@ -89,7 +93,13 @@ void CollectorMetrics::Duplicates(uint64_t n) {
 void CollectorMetrics::Rejected(const std::string& reason, uint64_t n) {
   impl_->rejected.Add({{"reason", reason}}).Increment(static_cast<double>(n));
 }
-void CollectorMetrics::SetOpenTraces(size_t n) { impl_->open_g.Set(static_cast<double>(n)); }
+void CollectorMetrics::SetOpenTraces(size_t shard, size_t n) {
+  std::atomic<size_t>& slot = impl_->open_per_shard[shard % Impl::kMaxShards];
+  slot.store(n);
+  size_t total = 0;
+  for (const auto& s : impl_->open_per_shard) total += s.load();
+  impl_->open_g.Set(static_cast<double>(total));
+}
 void CollectorMetrics::Settled(const std::string& verdict, const std::string& outcome) {
   impl_->settled.Add({{"verdict", verdict}, {"outcome", outcome}}).Increment();
 }

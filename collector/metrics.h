@@ -18,7 +18,8 @@ class CollectorMetrics {
   void Ingested(uint64_t n);
   void Duplicates(uint64_t n);
   void Rejected(const std::string& reason, uint64_t n = 1);
-  void SetOpenTraces(size_t n);
+  // Open traces held by one writer shard (the gauge shows the sum).
+  void SetOpenTraces(size_t shard, size_t n);
   void Settled(const std::string& verdict, const std::string& outcome);
   void StalledTransit(const std::string& from_actor, const std::string& to_actor);
   void IngestBatch(absl::Duration received_to_ack);

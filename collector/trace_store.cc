@@ -84,13 +84,27 @@ bool ContainsCaseInsensitive(const std::string& haystack, const std::string& nee
   return absl::AsciiStrToLower(haystack).find(absl::AsciiStrToLower(needle)) != std::string::npos;
 }
 
+// Bounded set of keys written lately (blobs, envelope ids), to skip rewriting them.
+struct RecentKeys {
+  absl::flat_hash_set<std::string> keys;
+  std::deque<std::string> order;
+  // True when `key` is new (and now remembered).
+  bool Insert(const std::string& key) {
+    if (!keys.insert(key).second) return false;
+    order.push_back(key);
+    if (order.size() > (1u << 16)) {
+      keys.erase(order.front());
+      order.pop_front();
+    }
+    return true;
+  }
+};
+
 }  // namespace
 
 struct TraceStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cf;
-  // The writer's view of what is stored, to skip reads and rewrites on the hot path.
-  absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
 
   ~Impl() {
     for (auto* h : cf) db->DestroyColumnFamilyHandle(h);
@@ -98,27 +112,16 @@ struct TraceStore::Impl {
 
   rocksdb::ColumnFamilyHandle* h(Cf c) const { return cf[c]; }
 
-  // Bounded sets of keys written lately (blobs, envelope ids), to skip rewriting them.
-  struct RecentKeys {
-    absl::flat_hash_set<std::string> keys;
-    std::deque<std::string> order;
-    // True when `key` is new (and now remembered).
-    bool Insert(const std::string& key) {
-      if (!keys.insert(key).second) return false;
-      order.push_back(key);
-      if (order.size() > kRecentKeys) {
-        keys.erase(order.front());
-        order.pop_front();
-      }
-      return true;
-    }
+  // A writer shard's view of what is stored, to skip reads and rewrites on the hot path.
+  struct Shard {
+    absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
+    RecentKeys recent_blobs, recent_envelopes;
   };
-  static constexpr size_t kRecentKeys = 1 << 16;
-  RecentKeys recent_blobs, recent_envelopes;
+  std::vector<Shard> shards;
 
-  void PutEnvelope(const std::string& envelope_id, const std::string& trace_id,
+  void PutEnvelope(Shard& shard, const std::string& envelope_id, const std::string& trace_id,
                    rocksdb::WriteBatch* b) {
-    if (recent_envelopes.Insert(envelope_id + kSep + trace_id)) {
+    if (shard.recent_envelopes.Insert(envelope_id + kSep + trace_id)) {
       b->Put(h(kEnvelopes), envelope_id, trace_id);
     }
   }
@@ -149,7 +152,11 @@ struct TraceStore::Impl {
 TraceStore::TraceStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TraceStore::~TraceStore() = default;
 
-absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& dir) {
+int ShardOf(const std::string& trace_id, int shards) {
+  return shards <= 1 ? 0 : static_cast<int>(std::hash<std::string>()(trace_id) % shards);
+}
+
+absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& dir, int shards) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -172,10 +179,19 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
         absl::StrCat("cannot open the data dir ", dir, ": ", s.ToString()));
   }
   impl->db.reset(db);
-  // Restore what the writer needs: the highest stored sequence of each source.
+  impl->shards.resize(std::max(1, shards));
+  // Restore what the writers need: the highest stored sequence of each source. Keys are
+  // source \x1f shard; every shard starts from the highest of all (safe for any shard count:
+  // a higher mark only means more reads to tell a resend from a new event).
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), impl->h(kSources)));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    impl->high_water[it->key().ToString()] = GetBigEndian(it->value().ToStringView());
+    std::string source = it->key().ToString();
+    source = source.substr(0, source.rfind('\x1f'));
+    const uint64_t seq = GetBigEndian(it->value().ToStringView());
+    for (auto& shard : impl->shards) {
+      uint64_t& hw = shard.high_water[source];
+      hw = std::max(hw, seq);
+    }
   }
   return std::unique_ptr<TraceStore>(new TraceStore(std::move(impl)));
 }
@@ -207,27 +223,30 @@ PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns)
   return p;
 }
 
-absl::Status TraceStore::Commit(WriteSet* set) {
+absl::Status TraceStore::Commit(WriteSet* set, int shard_index) {
   Impl& s = *impl_;
+  Impl::Shard& shard = s.shards[shard_index];
   rocksdb::WriteBatch batch;
   absl::flat_hash_map<std::string, uint64_t> touched_sources;
   for (PreparedEvent& p : set->events) {
     const v1::LifecycleEvent& e = p.stored.event;
     for (auto& [key, bytes] : p.blobs) {
-      if (s.recent_blobs.Insert(key)) batch.Put(s.h(kBlobs), key, bytes);
+      if (shard.recent_blobs.Insert(key)) batch.Put(s.h(kBlobs), key, bytes);
     }
-    if (e.has_routed()) s.PutEnvelope(e.routed().envelope_id(), e.trace_id(), &batch);
-    if (e.has_received() || e.has_rejected()) s.PutEnvelope(e.envelope_id(), e.trace_id(), &batch);
+    if (e.has_routed()) s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
+    if (e.has_received() || e.has_rejected()) {
+      s.PutEnvelope(shard, e.envelope_id(), e.trace_id(), &batch);
+    }
     batch.Put(s.h(kEvents), p.key, p.value);
     uint64_t& hw = touched_sources[e.source_id()];
     hw = std::max(hw, e.sequence());
   }
   for (const auto& [source, seq] : touched_sources) {
-    auto it = s.high_water.find(source);
-    if (it != s.high_water.end() && it->second >= seq) continue;
+    auto it = shard.high_water.find(source);
+    if (it != shard.high_water.end() && it->second >= seq) continue;
     std::string v;
     PutBigEndian(seq, &v);
-    batch.Put(s.h(kSources), source, v);
+    batch.Put(s.h(kSources), absl::StrCat(source, "\x1f", shard_index), v);
   }
   for (const v1::TraceSummary& summary : set->summaries) s.PutSummary(summary, &batch);
   for (const std::string& id : set->opened) batch.Put(s.h(kOpen), id, "");
@@ -236,16 +255,19 @@ absl::Status TraceStore::Commit(WriteSet* set) {
   options.sync = true;
   if (auto st = FromRocks(s.db->Write(options, &batch), "store write"); !st.ok()) return st;
   for (const auto& [source, seq] : touched_sources) {
-    uint64_t& hw = s.high_water[source];
+    uint64_t& hw = shard.high_water[source];
     hw = std::max(hw, seq);
   }
   return absl::OkStatus();
 }
 
+int TraceStore::shards() const { return static_cast<int>(impl_->shards.size()); }
+
 bool TraceStore::Contains(const std::string& trace_id, const std::string& source_id,
-                          uint64_t sequence) {
-  auto it = impl_->high_water.find(source_id);
-  if (it == impl_->high_water.end() || sequence > it->second) return false;
+                          uint64_t sequence, int shard) {
+  const auto& high_water = impl_->shards[shard].high_water;
+  auto it = high_water.find(source_id);
+  if (it == high_water.end() || sequence > it->second) return false;
   std::string value;
   return impl_->db
       ->Get(rocksdb::ReadOptions(), impl_->h(kEvents), EventKey(trace_id, source_id, sequence),

@@ -37,6 +37,9 @@ struct WriteSet {
   std::vector<std::string> closed;          // trace ids settled
 };
 
+// The writer shard of a trace.
+int ShardOf(const std::string& trace_id, int shards);
+
 struct ListResult {
   std::vector<v1::TraceSummary> traces;
   std::string next_cursor;  // empty at the end
@@ -51,22 +54,27 @@ struct ListResult {
 //   sources    source_id                        → highest sequence stored
 //   open       trace_id                         → "" while the trace is open
 // Every Commit is one WriteBatch written with a synced WAL, so what Commit returned OK for
-// survives kill -9. Reads are safe from any thread; Commit and the Delete* calls must come
-// from one writer thread at a time.
+// survives kill -9. Reads are safe from any thread. Writers are sharded by trace id: each
+// shard (0 .. shards-1) has its own writer thread and caches, so Commit and Contains with one
+// shard number must come from one thread at a time; different shards write concurrently
+// (RocksDB commits them as a group). DeleteTraces may run beside them.
 class TraceStore {
  public:
-  static absl::StatusOr<std::unique_ptr<TraceStore>> Open(const std::string& dir);
+  static absl::StatusOr<std::unique_ptr<TraceStore>> Open(const std::string& dir, int shards = 1);
   ~TraceStore();
 
   // Strips and hashes the captures of `event` and serialises it. Thread-safe, no I/O.
   static PreparedEvent Prepare(v1::LifecycleEvent event, int64_t ingested_ns);
 
   // Writes `set` durably (one synced WriteBatch).
-  absl::Status Commit(WriteSet* set);
+  absl::Status Commit(WriteSet* set, int shard = 0);
 
   // True when the event (source_id, sequence) of `trace_id` is stored. Fast for new events:
   // anything above the source's highest stored sequence is new without a read.
-  bool Contains(const std::string& trace_id, const std::string& source_id, uint64_t sequence);
+  bool Contains(const std::string& trace_id, const std::string& source_id, uint64_t sequence,
+                int shard = 0);
+
+  int shards() const;
 
   // Every event of a trace in (time, source, sequence) order; with captures filled back in
   // when `with_captures`. NotFound when the trace has no event.

@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "collector/artifact.h"
 #include "collector/assembler.h"
@@ -320,6 +321,76 @@ TEST_P(PipelineAssemblyTest, StoredSummaryMatchesFromDuplicatedShuffledBatches) 
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, PipelineAssemblyTest, ::testing::ValuesIn(Scenarios()),
                          [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace meshtrace::collector
+
+namespace meshtrace::collector {
+namespace {
+
+// Batches that span writer shards are split, written by each shard, and reported once with
+// the counts of all parts; every trace settles in its own shard.
+TEST(PipelineShardingTest, BatchesSpanningShardsAreReportedOnceAndEveryTraceSettles) {
+  testing::TempDir dir;
+  constexpr int kShards = 3;
+  auto store = TraceStore::Open(dir.path(), kShards);
+  ASSERT_TRUE(store.ok());
+  CollectorMetrics metrics;
+  FakeClock clock;
+  std::vector<std::unique_ptr<Assembler>> assemblers;
+  std::vector<Assembler*> raw;
+  for (int i = 0; i < kShards; ++i) {
+    assemblers.push_back(
+        std::make_unique<Assembler>(store->get(), kTimeouts, &metrics, i, kShards));
+    raw.push_back(assemblers.back().get());
+  }
+  IngestPipeline pipeline(store->get(), raw, &metrics, &clock, {});
+  std::vector<v1::LifecycleEvent> all;
+  std::set<int> shards_used;
+  for (int t = 0; t < 12; ++t) {
+    testing::TraceBuilder b(absl::StrCat("trace-", t));
+    b.Chain(absl::StrCat("e", t), {"a", "b"});
+    for (auto& e : b.Take()) all.push_back(e);
+    shards_used.insert(ShardOf(absl::StrCat("trace-", t), kShards));
+  }
+  ASSERT_EQ(shards_used.size(), static_cast<size_t>(kShards));
+  std::vector<v1::LifecycleEvent> doubled = all;
+  doubled.insert(doubled.end(), all.begin(), all.end());
+  std::mt19937 rng(11);
+  std::shuffle(doubled.begin(), doubled.end(), rng);
+  int reports = 0;
+  uint32_t accepted = 0, duplicates = 0;
+  for (size_t i = 0; i < doubled.size(); i += 25) {
+    absl::Notification done;
+    pipeline.Submit(std::vector<v1::LifecycleEvent>(
+                        doubled.begin() + i, doubled.begin() + std::min(i + 25, doubled.size())),
+                    [&](const BatchResult& r) {
+                      ++reports;
+                      accepted += r.accepted;
+                      duplicates += r.duplicates;
+                      done.Notify();
+                    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  }
+  EXPECT_EQ(reports, static_cast<int>((doubled.size() + 24) / 25));
+  EXPECT_EQ(accepted, all.size());
+  EXPECT_EQ(duplicates, all.size());
+  for (int t = 0; t < 12; ++t) {
+    auto summary = (*store)->GetSummary(absl::StrCat("trace-", t));
+    ASSERT_TRUE(summary.has_value()) << t;
+    EXPECT_EQ(summary->verdict(), v1::VERDICT_COMPLETE);
+  }
+  EXPECT_NE(metrics.Render().find("meshtrace_collector_traces_open 0"), std::string::npos);
+  pipeline.Stop();
+  // After a restart with another shard count, resends are still recognised.
+  store->reset();
+  auto reopened = TraceStore::Open(dir.path(), 2);
+  ASSERT_TRUE(reopened.ok());
+  for (const auto& e : all) {
+    EXPECT_TRUE(
+        (*reopened)->Contains(e.trace_id(), e.source_id(), e.sequence(), ShardOf(e.trace_id(), 2)));
+  }
+}
 
 }  // namespace
 }  // namespace meshtrace::collector
