@@ -14,6 +14,7 @@
 #include "common/runtime_client.h"
 #include "replayer/batch_replay.h"
 #include "replayer/replay.h"
+#include "tests/replayer/fake_query_client.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -22,58 +23,8 @@ namespace {
 
 const std::string kBin = MESHTRACE_BIN_DIR;
 
-std::string Envelope(const std::string& id) {
-  std::string payload = R"({"order":12345,"items":[)";
-  while (payload.size() < 900) payload += R"({"sku":"A-1","qty":2},)";
-  payload.back() = ']';
-  payload += "}";
-  return R"({"id":")" + id +
-         R"(","route":{"prev":[],"curr":"a","next":[]},"headers":{"trace_id":")" + id +
-         R"("},"payload":)" + payload + "}";
-}
-
-v1::Hop FailedHop(const std::string& id) {
-  v1::Hop hop;
-  hop.set_envelope_id(id);
-  hop.set_actor("a");
-  hop.set_attempt(1);
-  hop.set_http_status(500);
-  hop.mutable_error()->set_type("ValueError");
-  hop.mutable_error()->set_message("bad");
-  hop.mutable_input()->set_envelope_json(Envelope(id));
-  hop.mutable_input()->set_original_size(hop.input().envelope_json().size());
-  v1::HopOutput* out = hop.add_outputs();
-  out->set_message_type("sump");
-  out->set_phase("failed");
-  out->set_to_actor("x-sump");
-  return hop;
-}
-
-// A collector with `n` failed traces of one failed hop each, in memory.
-class FakeQueryClient : public replayer::QueryClient {
- public:
-  explicit FakeQueryClient(int n) : n_(n) {}
-  absl::StatusOr<v1::ListTracesResponse> List(const v1::ListTracesRequest&) override {
-    v1::ListTracesResponse r;
-    for (int i = 0; i < n_; ++i) r.add_traces()->set_trace_id(absl::StrCat("t", i));
-    return r;
-  }
-  absl::StatusOr<v1::TraceArtifact> Get(const std::string& id) override {
-    v1::TraceArtifact a;
-    a.set_trace_id(id);
-    *a.add_hops() = FailedHop(id + "-e");
-    return a;
-  }
-  absl::StatusOr<v1::DiffResponse> Diff(const v1::DiffRequest&) override {
-    return v1::DiffResponse();
-  }
-  absl::StatusOr<v1::Rendered> Render(const std::string&, const std::string&) override {
-    return v1::Rendered();
-  }
-
- private:
-  int n_;
-};
+std::string Envelope(const std::string& id) { return testing::FakeQueryClient::Envelope(id); }
+v1::Hop FailedHop(const std::string& id) { return testing::FakeQueryClient::FailedHop(id); }
 
 }  // namespace
 }  // namespace meshtrace
@@ -126,7 +77,7 @@ int main(int argc, char** argv) {
   std::printf("meshtrace ReplayHop:             %8.1f us per replay  (overhead %.1f us, %.2fx)\n",
               replay_us, replay_us - raw_us, replay_us / raw_us);
 
-  FakeQueryClient fake(hops);
+  testing::FakeQueryClient fake(hops);
   replayer::BatchReplayOptions options;
   options.rate = rate;
   std::ostringstream progress;

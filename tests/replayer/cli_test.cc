@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 #include "replayer/dev_kafka.h"
+#include "tests/testing/collector_process.h"
 #include "tests/testing/kafka_helpers.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
@@ -68,12 +69,12 @@ class QueryCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new testing::TempDir();
-    grpc_port_ = testing::FreePort();
-    http_port_ = testing::FreePort();
-    collector_ = new testing::Subprocess(*testing::Subprocess::Start(
-        {kBin + "/meshtrace-collector", "--data-dir=" + data_->path(),
-         absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port_),
-         absl::StrCat("--http-listen=127.0.0.1:", http_port_), "--log-level=warn"}));
+    auto started =
+        testing::CollectorProcess::Start(kBin, {"--data-dir=" + data_->path(), "--log-level=warn"});
+    ASSERT_TRUE(started.ok()) << started.status();
+    grpc_port_ = started->grpc_port;
+    http_port_ = started->http_port;
+    collector_ = new testing::Subprocess(*std::move(started->process));
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port_),
                                        grpc::InsecureChannelCredentials());
     ASSERT_TRUE(
