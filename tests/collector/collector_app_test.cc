@@ -518,3 +518,66 @@ TEST(CollectorProcessTest, StartUpFailuresExitNonZeroWithTheCause) {
 
 }  // namespace
 }  // namespace meshtrace::collector
+
+namespace meshtrace::collector {
+namespace {
+
+TEST(CollectorTlsTest, GrpcAndHttpServeOverTlsOnly) {
+  testing::TempDir dir;
+  auto made =
+      testing::Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    dir.File("key.pem"), "-out", dir.File("cert.pem"), "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
+  ASSERT_TRUE(made.ok() && made->exit_code == 0);
+  CollectorConfig config;
+  config.grpc_listen = "127.0.0.1:0";
+  config.http_listen = "127.0.0.1:0";
+  config.data_dir = dir.File("data");
+  config.tls_cert = dir.File("cert.pem");
+  config.tls_key = dir.File("key.pem");
+  CollectorApp app(config);
+  ASSERT_TRUE(app.Start().ok());
+
+  std::ifstream cert_in(dir.File("cert.pem"));
+  const std::string cert((std::istreambuf_iterator<char>(cert_in)), {});
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = cert;
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("localhost:", app.grpc_port()), grpc::SslCredentials(ssl));
+  auto stub = v1::Collector::NewStub(channel);
+  {
+    grpc::ClientContext context;
+    auto stream = stub->Ingest(&context);
+    v1::EventBatch batch;
+    batch.set_batch_id(1);
+    for (const auto& e : GoodTrace("tls-1")) *batch.add_events() = e;
+    ASSERT_TRUE(stream->Write(batch));
+    stream->WritesDone();
+    v1::Ack ack;
+    ASSERT_TRUE(stream->Read(&ack));
+    EXPECT_EQ(ack.accepted(), static_cast<uint32_t>(batch.events_size()));
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  httplib::SSLClient https("127.0.0.1", app.http_port());
+  https.set_ca_cert_path(dir.File("cert.pem").c_str());
+  https.enable_server_certificate_verification(true);
+  auto res = https.Get("/api/v1/traces/tls-1");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(Json::parse(res->body)["verdict"], "complete");
+
+  // Plain text is refused on both ports.
+  auto plain = v1::Query::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", app.grpc_port()),
+                                                      grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  v1::ListTracesResponse list;
+  EXPECT_FALSE(plain->ListTraces(&context, {}, &list).ok());
+  httplib::Client http("127.0.0.1", app.http_port());
+  http.set_read_timeout(3, 0);
+  auto refused = http.Get("/api/v1/traces");
+  EXPECT_TRUE(!refused || refused->status != 200);
+}
+
+}  // namespace
+}  // namespace meshtrace::collector

@@ -1,11 +1,12 @@
 // Batch replay pacing and stopping on a FakeClock, with an in-memory collector.
+#include "replayer/batch_replay.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <sstream>
 
 #include "common/clock.h"
-#include "replayer/batch_replay.h"
 #include "tests/replayer/fake_query_client.h"
 
 namespace meshtrace::replayer {

@@ -18,8 +18,9 @@ class FakeQueryClient : public replayer::QueryClient {
     while (payload.size() < 900) payload += R"({"sku":"A-1","qty":2},)";
     payload.back() = ']';
     payload += "}";
-    return R"({"id":")" + id + R"(","route":{"prev":[],"curr":"a","next":[]},"headers":{"trace_id":")" +
-           id + R"("},"payload":)" + payload + "}";
+    return R"({"id":")" + id +
+           R"(","route":{"prev":[],"curr":"a","next":[]},"headers":{"trace_id":")" + id +
+           R"("},"payload":)" + payload + "}";
   }
 
   static v1::Hop FailedHop(const std::string& id) {
