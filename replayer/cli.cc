@@ -11,6 +11,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -169,9 +170,10 @@ Json SummaryJson(const v1::TraceSummary& s) {
 struct Global {
   std::string collector = "127.0.0.1:7700";
   std::string token;
+  std::string ca_pem;  // --collector-ca's contents
   std::unique_ptr<QueryClient> client;
   QueryClient& Client() {
-    if (!client) client = NewGrpcQueryClient(collector, token);
+    if (!client) client = NewGrpcQueryClient(collector, token, ca_pem);
     return *client;
   }
 };
@@ -758,6 +760,11 @@ int RunCli(int argc, char** argv) {
       ->envname("MESHTRACE_COLLECTOR")
       ->default_str("127.0.0.1:7700");
   app.add_option("--token", g.token, "collector API token")->envname("MESHTRACE_API_TOKEN");
+  std::string collector_ca;
+  app.add_option("--collector-ca", collector_ca,
+                 "PEM file of the CA of the collector's TLS certificate (TLS on)")
+      ->envname("MESHTRACE_COLLECTOR_CA")
+      ->check(CLI::ExistingFile);
   app.footer(
       "Exit codes: 0 success, 1 a difference or a failing replay, 2 usage, connection or lookup "
       "errors.");
@@ -930,6 +937,16 @@ int RunCli(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
+  }
+  if (!collector_ca.empty()) {
+    std::ifstream in(collector_ca);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    g.ca_pem = pem.str();
+    if (g.ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      std::cerr << "meshtrace: --collector-ca " << collector_ca << ": not a PEM certificate file\n";
+      return kExitUsage;
+    }
   }
   if (traces->parsed()) return RunTraces(g, list_flags, format);
   if (show->parsed()) return RunShow(g, show_id, format);

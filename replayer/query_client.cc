@@ -11,11 +11,15 @@ constexpr auto kDeadline = std::chrono::seconds(30);
 
 class GrpcQueryClient : public QueryClient {
  public:
-  GrpcQueryClient(std::string address, std::string token)
-      : address_(std::move(address)),
-        token_(std::move(token)),
-        stub_(
-            v1::Query::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()))) {
+  GrpcQueryClient(std::string address, std::string token, const std::string& ca_pem)
+      : address_(std::move(address)), token_(std::move(token)) {
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!ca_pem.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ca_pem;
+      credentials = grpc::SslCredentials(ssl);
+    }
+    stub_ = v1::Query::NewStub(grpc::CreateChannel(address_, credentials));
   }
 
   absl::StatusOr<v1::ListTracesResponse> List(const v1::ListTracesRequest& r) override {
@@ -100,8 +104,9 @@ class GrpcQueryClient : public QueryClient {
 }  // namespace
 
 std::unique_ptr<QueryClient> NewGrpcQueryClient(const std::string& address,
-                                                const std::string& token) {
-  return std::make_unique<GrpcQueryClient>(address, token);
+                                                const std::string& token,
+                                                const std::string& ca_pem) {
+  return std::make_unique<GrpcQueryClient>(address, token, ca_pem);
 }
 
 }  // namespace meshtrace::replayer

@@ -22,8 +22,10 @@ class QueryClient {
   virtual absl::StatusOr<v1::Rendered> Render(const std::string& id, const std::string& format) = 0;
 };
 
-// `address` is host:port; `token` is sent as a bearer token when not empty.
+// `address` is host:port; `token` is sent as a bearer token when not empty; with `ca_pem`
+// (PEM CA certificates) the channel uses TLS.
 std::unique_ptr<QueryClient> NewGrpcQueryClient(const std::string& address,
-                                                const std::string& token);
+                                                const std::string& token,
+                                                const std::string& ca_pem = "");
 
 }  // namespace meshtrace::replayer

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -49,6 +50,7 @@ constexpr Setting kSettings[] = {
     {"ASYA_LOG_LEVEL", "debug, info, warn or error (default info)"},
     {"MESHTRACE_COLLECTOR", "collector gRPC host:port; empty = no lifecycle events"},
     {"MESHTRACE_API_TOKEN", "bearer token for the collector"},
+    {"MESHTRACE_COLLECTOR_CA", "PEM file of the CA that signed the collector's TLS certificate"},
     {"MESHTRACE_CAPTURE", "payloads (default), metadata or none"},
     {"MESHTRACE_CAPTURE_MAX_BYTES", "cap on each captured envelope (default 65536)"},
     {"MESHTRACE_REDACT", "header names and $.paths to hash; 'allow:' prefix = allow-list"},
@@ -187,6 +189,15 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
   }
   if (auto* v = get("MESHTRACE_COLLECTOR")) c->collector = *v;
   if (auto* v = get("MESHTRACE_API_TOKEN")) c->collector_token = *v;
+  if (auto* v = get("MESHTRACE_COLLECTOR_CA"); v != nullptr && !v->empty()) {
+    std::ifstream in(*v);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    if (!in || pem.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Bad("MESHTRACE_COLLECTOR_CA", *v, "expected a readable PEM file of CA certificates");
+    }
+    c->collector_ca_pem = pem.str();
+  }
   if (auto* v = get("MESHTRACE_CAPTURE"); v != nullptr && !v->empty()) {
     if (*v == "payloads") {
       c->capture = CaptureMode::kPayloads;

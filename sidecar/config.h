@@ -35,6 +35,7 @@ struct SidecarConfig {
 
   std::string collector;  // empty = no events
   std::string collector_token;
+  std::string collector_ca_pem;  // MESHTRACE_COLLECTOR_CA's contents: TLS to the collector
   CaptureMode capture = CaptureMode::kPayloads;
   size_t capture_max_bytes = 65536;
   std::string redact;

@@ -19,7 +19,13 @@ class GrpcEventEmitter : public EventEmitter {
  public:
   GrpcEventEmitter(const EmitterOptions& options, SidecarMetrics* metrics)
       : options_(options), metrics_(metrics) {
-    channel_ = grpc::CreateChannel(options_.collector, grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (!options_.tls_ca_pem.empty()) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = options_.tls_ca_pem;
+      credentials = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateChannel(options_.collector, credentials);
     stub_ = v1::Collector::NewStub(channel_);
     sender_ = std::thread([this] { SendLoop(); });
   }

@@ -13,6 +13,7 @@ namespace meshtrace::sidecar {
 struct EmitterOptions {
   std::string collector;         // gRPC host:port
   std::string token;             // bearer token, empty = none
+  std::string tls_ca_pem;        // non-empty: TLS to the collector, trusting these CA certificates
   size_t buffer_events = 65536;  // queued + unacknowledged events at most
   size_t max_batch = 512;
   absl::Duration flush_interval = absl::Milliseconds(20);

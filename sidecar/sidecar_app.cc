@@ -342,6 +342,7 @@ int SidecarApp::Run() {
     EmitterOptions options;
     options.collector = config_.collector;
     options.token = config_.collector_token;
+    options.tls_ca_pem = config_.collector_ca_pem;
     options.buffer_events = config_.event_buffer;
     s.emitter = NewGrpcEventEmitter(options, metrics_.get());
   }

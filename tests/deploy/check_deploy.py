@@ -34,6 +34,7 @@ ALL_ON = [
     "collector.persistence.storageClass=fast",
     "sidecar.redactKey.secretName=meshtrace-redact",
     "sidecar.redact=$.payload.card",
+    "sidecar.collectorCA.secretName=meshtrace-ca",
 ]
 
 
@@ -162,6 +163,9 @@ class ChartTest(unittest.TestCase):
         runtime = next(c for c in pod["containers"] if c["name"] == "runtime")
         self.assertEqual(runtime["volumeMounts"][0]["name"], "asya-socket")
         self.assertEqual(pod["volumes"][0], {"name": "asya-socket", "emptyDir": {}})
+        self.assertEqual(env["MESHTRACE_COLLECTOR_CA"], "/etc/meshtrace/collector-ca/ca.crt")
+        self.assertEqual(mounts["meshtrace-collector-ca"], "/etc/meshtrace/collector-ca")
+        self.assertEqual(pod["volumes"][1]["secret"]["secretName"], "meshtrace-ca")
         self.assertEqual(deploy["spec"]["template"]["metadata"]["labels"]["meshtrace.io/sidecar"], "true")
 
     def test_monitoring_objects(self):

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "replayer/dev_kafka.h"
 #include "tests/testing/kafka_helpers.h"
 #include "tests/testing/mesh_actor.h"
+#include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
 namespace meshtrace {
@@ -193,6 +195,48 @@ TEST_F(MeshTest, AStoppedActorLeavesAStalledTransitNamingWhereTheEnvelopeWasLost
   EXPECT_NE(
       metrics.find(R"(meshtrace_collector_stalled_transits_total{from_actor="a",to_actor="b"} 1)"),
       std::string::npos);
+}
+
+TEST_F(MeshTest, SidecarsAndTheCliReachACollectorOverTls) {
+  auto made =
+      testing::Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    data_.File("key.pem"), "-out", data_.File("cert.pem"), "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"});
+  ASSERT_TRUE(made.ok() && made->exit_code == 0);
+  collector_.reset();
+  collector::CollectorConfig config;
+  config.grpc_listen = "127.0.0.1:0";
+  config.http_listen = "127.0.0.1:0";
+  config.data_dir = data_.File("tls-data");
+  config.tls_cert = data_.File("cert.pem");
+  config.tls_key = data_.File("key.pem");
+  collector_ = std::make_unique<collector::CollectorApp>(config);
+  ASSERT_TRUE(collector_->Start().ok());
+  std::ifstream in(data_.File("cert.pem"));
+  const std::string ca((std::istreambuf_iterator<char>(in)), {});
+  const std::string address = absl::StrCat("localhost:", collector_->grpc_port());
+  const std::string& brokers = kafka_->bootstraps();
+  testing::MeshActor a(kBin, "a", brokers, address, {"--handler", "echo"}, false, ca);
+  testing::MeshActor sink(kBin, "x-sink", brokers, address, {"--handler", "echo"}, true, ca);
+  ASSERT_TRUE(a.WaitStarted() && sink.WaitStarted());
+  ASSERT_TRUE(testing::ProduceAll(brokers, "asya-t-a", {Envelope("tls-1", {"a"})}).ok());
+  const std::string cli = absl::StrCat(kBin, "/meshtrace --collector ", address, " --collector-ca ",
+                                       data_.File("cert.pem"), " ");
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  std::string out;
+  while (absl::Now() < deadline) {
+    auto r = testing::Run({"/bin/sh", "-c", cli + "traces --verdict complete -o json 2>&1"});
+    out = r.ok() ? r->out : "";
+    if (out.find("tls-1") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_NE(out.find("\"trace_id\": \"tls-1\""), std::string::npos) << out;
+  // Without the CA the CLI cannot connect, and says so.
+  auto plain = testing::Run(
+      {"/bin/sh", "-c", absl::StrCat(kBin, "/meshtrace --collector ", address, " traces 2>&1")});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->exit_code, 2);
+  EXPECT_NE(plain->out.find("cannot reach the collector"), std::string::npos) << plain->out;
 }
 
 }  // namespace

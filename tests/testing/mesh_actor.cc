@@ -4,7 +4,8 @@ namespace meshtrace::testing {
 
 MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
                      const std::string& brokers, const std::string& collector,
-                     std::vector<std::string> runtime_args, bool end_actor) {
+                     std::vector<std::string> runtime_args, bool end_actor,
+                     const std::string& collector_ca_pem) {
   runtime_args.insert(runtime_args.begin(),
                       {bin_dir + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
   runtime_.emplace(*Subprocess::Start(runtime_args));
@@ -16,6 +17,7 @@ MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
   config.metrics_addr = "127.0.0.1:0";
   config.collector = collector;
   config.is_end_actor = end_actor;
+  config.collector_ca_pem = collector_ca_pem;
   config.ready_timeout = absl::Seconds(10);
   app_ = std::make_unique<sidecar::SidecarApp>(config);
   thread_ = std::thread([this] { exit_code_ = app_->Run(); });

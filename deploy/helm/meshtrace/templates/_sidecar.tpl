@@ -43,6 +43,7 @@ dependency: .Values.meshtrace; default root.Values).
       valueFrom:
         secretKeyRef: {name: {{ $v.collector.apiToken.secretName }}, key: {{ $v.collector.apiToken.secretKey }}}
     {{- end }}
+    - {name: MESHTRACE_COLLECTOR_CA, value: {{ ternary "/etc/meshtrace/collector-ca/ca.crt" "" (ne $s.collectorCA.secretName "") | quote }}}
     - {name: MESHTRACE_CAPTURE, value: {{ $s.capture | quote }}}
     - {name: MESHTRACE_CAPTURE_MAX_BYTES, value: {{ $s.captureMaxBytes | quote }}}
     - {name: MESHTRACE_REDACT, value: {{ $s.redact | quote }}}
@@ -73,10 +74,20 @@ dependency: .Values.meshtrace; default root.Values).
     capabilities: {drop: [ALL]}
   volumeMounts:
     - {name: asya-socket, mountPath: {{ $s.socketDir }}}
+    {{- if $s.collectorCA.secretName }}
+    - {name: meshtrace-collector-ca, mountPath: /etc/meshtrace/collector-ca, readOnly: true}
+    {{- end }}
 {{- end -}}
 
-{{/* The socket directory shared by the runtime and the sidecar. */}}
+{{/* The socket directory shared by the runtime and the sidecar (and the collector's CA). */}}
 {{- define "meshtrace.sidecarVolume" -}}
+{{- $v := default .Values .values -}}
 - name: asya-socket
   emptyDir: {}
+{{- if $v.sidecar.collectorCA.secretName }}
+- name: meshtrace-collector-ca
+  secret:
+    secretName: {{ $v.sidecar.collectorCA.secretName }}
+    items: [{key: {{ $v.sidecar.collectorCA.secretKey }}, path: ca.crt}]
+{{- end }}
 {{- end -}}
