@@ -543,7 +543,7 @@ TEST(CollectorTlsTest, GrpcAndHttpServeOverTlsOnly) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = cert;
   auto channel =
-      grpc::CreateChannel(absl::StrCat("localhost:", app.grpc_port()), grpc::SslCredentials(ssl));
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", app.grpc_port()), grpc::SslCredentials(ssl));
   auto stub = v1::Collector::NewStub(channel);
   {
     grpc::ClientContext context;

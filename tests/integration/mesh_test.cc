@@ -214,7 +214,7 @@ TEST_F(MeshTest, SidecarsAndTheCliReachACollectorOverTls) {
   ASSERT_TRUE(collector_->Start().ok());
   std::ifstream in(data_.File("cert.pem"));
   const std::string ca((std::istreambuf_iterator<char>(in)), {});
-  const std::string address = absl::StrCat("localhost:", collector_->grpc_port());
+  const std::string address = absl::StrCat("127.0.0.1:", collector_->grpc_port());
   const std::string& brokers = kafka_->bootstraps();
   testing::MeshActor a(kBin, "a", brokers, address, {"--handler", "echo"}, false, ca);
   testing::MeshActor sink(kBin, "x-sink", brokers, address, {"--handler", "echo"}, true, ca);
