@@ -134,6 +134,7 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
         const v1::Received& r = e.received();
         hop.set_topic(r.topic());
         *hop.mutable_input() = r.input();
+        hop.set_replay_id(r.replay_id());
         break;
       }
       case v1::LifecycleEvent::kRejected: {
@@ -330,6 +331,7 @@ nlohmann::json HopJson(const v1::Hop& h) {
                       {"rejected", h.rejected()},
                       {"input", CaptureJson(h.input())}};
   if (h.rejected()) j["reject_reason"] = h.reject_reason();
+  if (!h.replay_id().empty()) j["replay_id"] = h.replay_id();
   if (!h.terminal_phase().empty()) {
     j["terminal_phase"] = h.terminal_phase();
     j["terminal_reason"] = h.terminal_reason();

@@ -187,6 +187,8 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
       "<code>" + HtmlEscape(h.envelope_id()) + "</code>" +
           (h.parent_id().empty() ? "" : " parent <code>" + HtmlEscape(h.parent_id()) + "</code>"));
   row("pod / topic", HtmlEscape(h.pod() + " / " + h.topic()));
+  if (!h.replay_id().empty())
+    row("replay", "x-meshtrace-replay <code>" + HtmlEscape(h.replay_id()) + "</code>");
   row("received", HtmlEscape(TimeText(h.received_at_ns())));
   row("queue wait / runtime", Ms(h.queue_wait_ns()) + " / " + Ms(h.runtime_ns()));
   row("HTTP status / frames",

@@ -111,6 +111,8 @@ void TraceState::Add(const v1::LifecycleEvent& event, int64_t ingested_ns) {
       Node& node = NodeFor(event);
       receive(node);
       const v1::Received& r = event.received();
+      // A replayed or redriven envelope enters mid-route on purpose: it needs no upstream.
+      if (!r.replay_id().empty()) node.root_shaped = true;
       // A redelivery of the same message is one delivery; a resend is a new one.
       const int64_t key = r.topic().empty()
                               ? INT64_MIN + node.receipts

@@ -182,6 +182,9 @@ struct SidecarApp::Impl {
     received->set_attempt(accepted.status.attempt);
     received->set_status_json(accepted.incoming_status_json);
     received->set_queue_enqueued_ns(message.timestamp_ms * 1'000'000);
+    if (auto replay = accepted.envelope.headers.GetString(kReplayHeader)) {
+      received->set_replay_id(*replay);
+    }
     if (config.capture != CaptureMode::kNone) {
       Capture(std::move(message.value), &accepted.envelope, received->mutable_input());
     }

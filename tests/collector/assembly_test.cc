@@ -172,6 +172,18 @@ std::vector<Scenario> Scenarios() {
        v1::OUTCOME_SUCCEEDED,
        {Kind::Anomaly_Kind_KIND_CLOCK_SKEW},
        "succeeded"},
+      {"redriven_envelope_needs_no_upstream",
+       [](TraceBuilder& b) {
+         // `meshtrace redrive` put e1 back on b's topic: it enters mid-route, on purpose.
+         b.Receive("e1", "b", {"a"}).Replay("0b7e2a34-redrive").Result("e1", "b");
+         b.Route("e1", "b", "e1", "x-sink", "sink", "succeeded", "Completed");
+         b.Receive("e1", "x-sink", {"a", "b"}).Terminate("e1", "x-sink", "succeeded", "Completed");
+       },
+       absl::Minutes(1),
+       v1::VERDICT_COMPLETE,
+       v1::OUTCOME_SUCCEEDED,
+       {},
+       "succeeded"},
       {"paused_branch_ends",
        [](TraceBuilder& b) {
          b.Receive("e1", "a").Result("e1", "a").Terminate("e1", "a", "paused", "Paused");

@@ -197,6 +197,26 @@ TEST_F(MeshTest, AStoppedActorLeavesAStalledTransitNamingWhereTheEnvelopeWasLost
       std::string::npos);
 }
 
+TEST_F(MeshTest, ARedrivenEnvelopeMidRouteCompletesAndIsMarkedAsAReplay) {
+  const std::string& brokers = kafka_->bootstraps();
+  testing::MeshActor b(kBin, "b", brokers, collector_address(), {"--handler", "echo"});
+  testing::MeshActor sink(kBin, "x-sink", brokers, collector_address(), {"--handler", "echo"},
+                          true);
+  ASSERT_TRUE(b.WaitStarted() && sink.WaitStarted());
+  // As `meshtrace redrive` publishes it: mid-route (prev = [a]) with the replay header.
+  const std::string redriven =
+      R"({"id":"rd-1","route":{"prev":["a"],"curr":"b","next":[]},)"
+      R"("headers":{"trace_id":"rd-1","x-meshtrace-replay":"r-0001"},"payload":{"n":1}})";
+  ASSERT_TRUE(testing::ProduceAll(brokers, "asya-t-b", {redriven}).ok());
+  Json list = WaitComplete(1);
+  ASSERT_EQ(list["traces"].size(), 1u) << Get("/api/v1/traces").dump(1);
+  Json artifact = Get("/api/v1/traces/rd-1");
+  EXPECT_EQ(artifact["verdict"], "complete");
+  EXPECT_TRUE(artifact["anomalies"].empty()) << artifact["anomalies"].dump();
+  EXPECT_EQ(artifact["hops"][0]["actor"], "b");
+  EXPECT_EQ(artifact["hops"][0]["replay_id"], "r-0001");
+}
+
 TEST_F(MeshTest, SidecarsAndTheCliReachACollectorOverTls) {
   auto made =
       testing::Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",

@@ -124,6 +124,16 @@ TraceBuilder& TraceBuilder::Chain(const std::string& id, const std::vector<std::
   return *this;
 }
 
+TraceBuilder& TraceBuilder::Replay(const std::string& replay_id) {
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it) {
+    if (it->has_received()) {
+      it->mutable_received()->set_replay_id(replay_id);
+      break;
+    }
+  }
+  return *this;
+}
+
 TraceBuilder& TraceBuilder::SetTime(int64_t ns) {
   now_ = ns;
   return *this;

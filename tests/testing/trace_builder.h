@@ -38,6 +38,9 @@ class TraceBuilder {
   // A whole successful chain: the first envelope `id` goes through `actors` then x-sink.
   TraceBuilder& Chain(const std::string& id, const std::vector<std::string>& actors);
 
+  // Marks the last received envelope as replayed/redriven (headers.x-meshtrace-replay).
+  TraceBuilder& Replay(const std::string& replay_id);
+
   TraceBuilder& SetTime(int64_t ns);
   TraceBuilder& SetPayload(std::string payload_json);
 
