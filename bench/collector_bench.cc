@@ -6,7 +6,7 @@
 //   memory  RSS of a collector process holding 100,000 open traces; baseline: its idle RSS.
 //   complete  ack latency (= complete verdict stored) at a steady rate below saturation.
 // Usage: collector_bench [ingest|complete|memory|query] [--events N] [--traces N] [--streams N]
-//                        [--rate EVENTS_PER_S] [--writer-shards N]
+//                        [--rate EVENTS_PER_S] [--writer-shards N] [--collector-env K=V]
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -116,6 +116,7 @@ double RssMiB(pid_t pid) {
 }
 
 int g_writer_shards = 2;
+std::map<std::string, std::string> g_collector_env;  // --collector-env K=V (e.g. LD_PRELOAD)
 
 struct CollectorProcess {
   testing::TempDir dir;
@@ -127,7 +128,8 @@ struct CollectorProcess {
         {kBin + "/meshtrace-collector", "--data-dir=" + dir.path() + "/data",
          absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
          absl::StrCat("--http-listen=127.0.0.1:", http_port), "--log-level=warn",
-         absl::StrCat("--writer-shards=", g_writer_shards)}));
+         absl::StrCat("--writer-shards=", g_writer_shards)},
+        g_collector_env));
     httplib::Client client("127.0.0.1", http_port);
     for (int i = 0; i < 200; ++i) {
       if (auto r = client.Get("/readyz"); r && r->status == 200) return true;
@@ -481,6 +483,10 @@ int main(int argc, char** argv) {
     if (flag == "--streams") streams = std::stoi(argv[i + 1]);
     if (flag == "--rate") rate = std::stod(argv[i + 1]);
     if (flag == "--writer-shards") meshtrace::g_writer_shards = std::stoi(argv[i + 1]);
+    if (flag == "--collector-env") {
+      const std::string kv = argv[i + 1];
+      meshtrace::g_collector_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    }
   }
   if (mode == "ingest" || mode == "all") meshtrace::Ingest(events ? events : 2'000'000, streams);
   if (mode == "complete" || mode == "all") meshtrace::Complete(rate);
