@@ -35,6 +35,7 @@
 #include "collector/report.h"
 #include "collector/trace_store.h"
 #include "common/log.h"
+#include "common/trace_view.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 #include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
@@ -449,7 +450,7 @@ void Query(size_t events) {
     const absl::Time t0 = absl::Now();
     auto r = engine.List(list);
     nlohmann::json rows = nlohmann::json::array();
-    for (const auto& s : r->traces()) rows.push_back(collector::SummaryJson(s));
+    for (const auto& s : r->traces()) rows.push_back(SummaryJson(s));
     const std::string body = rows.dump();
     list_ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
     if (i == 0) std::printf("   list: %d failed traces per page\n", r->traces_size());

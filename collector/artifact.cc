@@ -54,8 +54,6 @@ v1::Anomaly MakeAnomaly(v1::Anomaly::Kind kind, std::string message, const std::
 
 }  // namespace
 
-std::string TimeText(int64_t ns) { return ns == 0 ? "" : FormatRfc3339(absl::FromUnixNanos(ns)); }
-
 v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<StoredEvent>& events,
                                 const std::optional<v1::TraceSummary>& stored, int64_t now_ns,
                                 const ArtifactOptions& options) {
@@ -398,21 +396,6 @@ nlohmann::json ArtifactJson(const v1::TraceArtifact& a) {
           {"hops", std::move(hops)},
           {"edges", std::move(edges)},
           {"anomalies", std::move(anomalies)}};
-}
-
-nlohmann::json SummaryJson(const v1::TraceSummary& s) {
-  return {{"trace_id", s.trace_id()},
-          {"verdict", VerdictName(s.verdict())},
-          {"outcome", OutcomeName(s.outcome())},
-          {"started_at", TimeText(s.started_at_ns())},
-          {"duration_ms", s.duration_ms()},
-          {"ended_at_actor", s.ended_at_actor()},
-          {"error_type", s.error_type()},
-          {"error_message", s.error_message()},
-          {"reason", s.reason()},
-          {"headline", s.headline()},
-          {"hops", s.hops()},
-          {"actors", std::vector<std::string>(s.actors().begin(), s.actors().end())}};
 }
 
 }  // namespace meshtrace::collector

@@ -29,11 +29,7 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
 // The JSON forms served by the HTTP API. Captures are embedded as JSON when they parse, else
 // as text; times as RFC 3339 plus nanoseconds; durations in milliseconds.
 nlohmann::json ArtifactJson(const v1::TraceArtifact& artifact);
-nlohmann::json SummaryJson(const v1::TraceSummary& summary);
 nlohmann::json CaptureJson(const v1::Capture& capture);
 nlohmann::json HopJson(const v1::Hop& hop);
-
-// "2026-11-23T14:01:02.345Z" for a time in ns since the epoch ("" for 0).
-std::string TimeText(int64_t ns);
 
 }  // namespace meshtrace::collector

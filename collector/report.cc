@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "collector/artifact.h"
 #include "collector/trace_state.h"
+#include "common/html.h"
 #include "common/json_diff.h"
 
 namespace meshtrace::collector {
@@ -241,33 +242,6 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
 }
 
 }  // namespace
-
-std::string HtmlEscape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 16);
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string RenderReport(const v1::TraceArtifact& a) {
   std::string out;

@@ -12,7 +12,4 @@ namespace meshtrace::collector {
 // diff between them, the error with its traceback and the replay command to copy.
 std::string RenderReport(const v1::TraceArtifact& artifact);
 
-// HTML-escapes text for element content and attribute values.
-std::string HtmlEscape(std::string_view text);
-
 }  // namespace meshtrace::collector

@@ -25,55 +25,6 @@ bool FailedPhase(const std::string& message_type_or_actor_kind, const std::strin
 
 }  // namespace
 
-const char* VerdictName(v1::Verdict verdict) {
-  switch (verdict) {
-    case v1::VERDICT_OPEN:
-      return "open";
-    case v1::VERDICT_COMPLETE:
-      return "complete";
-    case v1::VERDICT_STALLED:
-      return "stalled";
-    case v1::VERDICT_PARTIAL:
-      return "partial";
-    default:
-      return "unknown";
-  }
-}
-
-const char* OutcomeName(v1::Outcome outcome) {
-  switch (outcome) {
-    case v1::OUTCOME_SUCCEEDED:
-      return "succeeded";
-    case v1::OUTCOME_FAILED:
-      return "failed";
-    case v1::OUTCOME_MIXED:
-      return "mixed";
-    default:
-      return "unknown";
-  }
-}
-
-bool ParseVerdict(const std::string& name, v1::Verdict* out) {
-  for (v1::Verdict v :
-       {v1::VERDICT_OPEN, v1::VERDICT_COMPLETE, v1::VERDICT_STALLED, v1::VERDICT_PARTIAL}) {
-    if (name == VerdictName(v)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
-}
-
-bool ParseOutcome(const std::string& name, v1::Outcome* out) {
-  for (v1::Outcome o : {v1::OUTCOME_SUCCEEDED, v1::OUTCOME_FAILED, v1::OUTCOME_MIXED}) {
-    if (name == OutcomeName(o)) {
-      *out = o;
-      return true;
-    }
-  }
-  return false;
-}
-
 TraceState::Node& TraceState::NodeFor(const v1::LifecycleEvent& event) {
   Node& node = nodes_[Key(event.envelope_id(), event.actor())];
   if (node.envelope_id.empty()) {

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "common/trace_view.h"
 #include "meshtrace/v1/artifact.pb.h"
 #include "meshtrace/v1/events.pb.h"
 #include "meshtrace/v1/query.pb.h"
@@ -133,11 +134,5 @@ class TraceState {
   int64_t ended_ns_ = 0;
   uint64_t event_count_ = 0;
 };
-
-const char* VerdictName(v1::Verdict verdict);
-const char* OutcomeName(v1::Outcome outcome);
-// Parses "complete", "failed", ...; false when the name is unknown.
-bool ParseVerdict(const std::string& name, v1::Verdict* out);
-bool ParseOutcome(const std::string& name, v1::Outcome* out);
 
 }  // namespace meshtrace::collector

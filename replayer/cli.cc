@@ -14,14 +14,17 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/html.h"
 #include "common/runtime_client.h"
 #include "common/signals.h"
+#include "common/trace_view.h"
 #include "replayer/batch_replay.h"
 #include "replayer/demo.h"
 #include "replayer/dev_kafka.h"
@@ -53,44 +56,17 @@ std::string Green(const std::string& t) { return Paint(t, "32"); }
 std::string Yellow(const std::string& t) { return Paint(t, "33"); }
 std::string Dim(const std::string& t) { return Paint(t, "2"); }
 
-const char* VerdictText(v1::Verdict v) {
-  switch (v) {
-    case v1::VERDICT_OPEN:
-      return "open";
-    case v1::VERDICT_COMPLETE:
-      return "complete";
-    case v1::VERDICT_STALLED:
-      return "stalled";
-    case v1::VERDICT_PARTIAL:
-      return "partial";
-    default:
-      return "unknown";
-  }
-}
-const char* OutcomeText(v1::Outcome o) {
-  switch (o) {
-    case v1::OUTCOME_SUCCEEDED:
-      return "succeeded";
-    case v1::OUTCOME_FAILED:
-      return "failed";
-    case v1::OUTCOME_MIXED:
-      return "mixed";
-    default:
-      return "unknown";
-  }
-}
 std::string PaintVerdict(v1::Verdict v) {
-  const std::string t = VerdictText(v);
+  const std::string t = VerdictName(v);
   return v == v1::VERDICT_COMPLETE ? Green(t) : v == v1::VERDICT_OPEN ? t : Yellow(t);
 }
 std::string PaintOutcome(v1::Outcome o) {
-  const std::string t = OutcomeText(o);
+  const std::string t = OutcomeName(o);
   return o == v1::OUTCOME_SUCCEEDED ? Green(t)
          : o == v1::OUTCOME_FAILED  ? Red(t)
          : o == v1::OUTCOME_MIXED   ? Yellow(t)
                                     : t;
 }
-std::string TimeText(int64_t ns) { return ns == 0 ? "-" : FormatRfc3339(absl::FromUnixNanos(ns)); }
 // Durations as people read them: 340µs, 12.5ms, 2.31s.
 std::string Ms(int64_t ns) {
   if (ns < 1'000'000) return absl::StrFormat("%dµs", ns / 1000);
@@ -151,20 +127,6 @@ absl::StatusOr<int64_t> ParseWhen(const std::string& flag, const std::string& va
                                     "3339 time");
 }
 
-Json SummaryJson(const v1::TraceSummary& s) {
-  return {{"trace_id", s.trace_id()},
-          {"verdict", VerdictText(s.verdict())},
-          {"outcome", OutcomeText(s.outcome())},
-          {"started_at", TimeText(s.started_at_ns())},
-          {"duration_ms", s.duration_ms()},
-          {"ended_at_actor", s.ended_at_actor()},
-          {"error_type", s.error_type()},
-          {"error_message", s.error_message()},
-          {"reason", s.reason()},
-          {"headline", s.headline()},
-          {"hops", s.hops()}};
-}
-
 // ---- subcommands ----
 
 struct Global {
@@ -184,29 +146,21 @@ struct ListFlags {
 
   absl::StatusOr<v1::ListTracesRequest> Request() const {
     v1::ListTracesRequest r;
-    static const std::map<std::string, v1::Outcome> kOutcomes = {
-        {"succeeded", v1::OUTCOME_SUCCEEDED},
-        {"failed", v1::OUTCOME_FAILED},
-        {"mixed", v1::OUTCOME_MIXED}};
-    static const std::map<std::string, v1::Verdict> kVerdicts = {{"open", v1::VERDICT_OPEN},
-                                                                 {"complete", v1::VERDICT_COMPLETE},
-                                                                 {"stalled", v1::VERDICT_STALLED},
-                                                                 {"partial", v1::VERDICT_PARTIAL}};
     if (!outcome.empty()) {
-      auto it = kOutcomes.find(outcome);
-      if (it == kOutcomes.end()) {
+      v1::Outcome o;
+      if (!ParseOutcome(outcome, &o)) {
         return absl::InvalidArgumentError("--outcome " + outcome +
                                           ": expected succeeded, failed or mixed");
       }
-      r.set_outcome(it->second);
+      r.set_outcome(o);
     }
     if (!verdict.empty()) {
-      auto it = kVerdicts.find(verdict);
-      if (it == kVerdicts.end()) {
+      v1::Verdict v;
+      if (!ParseVerdict(verdict, &v)) {
         return absl::InvalidArgumentError("--verdict " + verdict +
                                           ": expected open, complete, stalled or partial");
       }
-      r.set_verdict(it->second);
+      r.set_verdict(v);
     }
     r.set_actor(actor);
     r.set_reason(reason);
@@ -400,52 +354,30 @@ int RunReport(Global& g, const std::string& id, const std::string& html_path,
   return 0;
 }
 
-std::string Html(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // The two traces side by side (their hops in order, failed ones in red) above the list of
 // differences, as one self-contained HTML file.
 std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b,
                      const v1::DiffResponse& diff) {
   auto column = [](const v1::TraceArtifact& t) {
-    std::string out =
-        "<td><h2><code>" + Html(t.trace_id()) + "</code></h2><p>" + Html(t.headline()) + "</p><ol>";
+    std::string out = "<td><h2><code>" + HtmlEscape(t.trace_id()) + "</code></h2><p>" +
+                      HtmlEscape(t.headline()) + "</p><ol>";
     for (const v1::Hop& h : t.hops()) {
       const bool bad = h.has_error() || h.rejected();
-      out += std::string("<li") + (bad ? " class=bad" : "") + ">" + Html(h.actor()) + " <code>" +
-             Html(h.envelope_id().substr(0, 12)) + "</code> " + Html(Ms(h.runtime_ns())) +
-             (bad ? " " + Html(h.error().type() + ": " + h.error().message()) : "") + "</li>";
+      out += std::string("<li") + (bad ? " class=bad" : "") + ">" + HtmlEscape(h.actor()) +
+             " <code>" + HtmlEscape(h.envelope_id().substr(0, 12)) + "</code> " +
+             HtmlEscape(Ms(h.runtime_ns())) +
+             (bad ? " " + HtmlEscape(h.error().type() + ": " + h.error().message()) : "") + "</li>";
     }
     return out + "</ol></td>";
   };
   std::string rows;
   for (const auto& d : diff.differences()) {
-    rows += "<tr><td>" + Html(d.kind()) + "</td><td>" + Html(d.lineage()) + "</td><td><code>" +
-            Html(d.path()) + "</code></td><td class=a>" + Html(d.a()) + "</td><td class=b>" +
-            Html(d.b()) + "</td></tr>";
+    rows += "<tr><td>" + HtmlEscape(d.kind()) + "</td><td>" + HtmlEscape(d.lineage()) +
+            "</td><td><code>" + HtmlEscape(d.path()) + "</code></td><td class=a>" +
+            HtmlEscape(d.a()) + "</td><td class=b>" + HtmlEscape(d.b()) + "</td></tr>";
   }
   return "<!doctype html><html lang=en><head><meta charset=utf-8><title>meshtrace diff " +
-         Html(a.trace_id()) + " vs " + Html(b.trace_id()) +
+         HtmlEscape(a.trace_id()) + " vs " + HtmlEscape(b.trace_id()) +
          "</title><style>body{font:14px "
          "system-ui,sans-serif;margin:24px}table{border-collapse:collapse;"
          "width:100%}td,th{vertical-align:top;text-align:left;padding:4px 10px;border-bottom:1px "
@@ -465,18 +397,21 @@ std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b,
 int RunDiff(Global& g, const std::string& a, const std::string& b,
             const std::vector<std::string>& ignore, const std::string& format,
             const std::string& html_path) {
+  // The collector resolves envelope ids and names an unknown side itself.
   v1::DiffRequest r;
-  auto ta = g.Client().Get(a);  // resolves envelope ids and names the missing side
-  if (!ta.ok()) return Fail("diff", ta.status());
-  auto tb = g.Client().Get(b);
-  if (!tb.ok()) return Fail("diff", tb.status());
-  r.set_a(ta->trace_id());
-  r.set_b(tb->trace_id());
+  r.set_a(a);
+  r.set_b(b);
   for (const auto& p : ignore) r.add_ignore_paths(p);
   auto diff = g.Client().Diff(r);
   if (!diff.ok()) return Fail("diff", diff.status());
-  if (!html_path.empty() && !WriteFile(html_path, DiffHtml(*ta, *tb, *diff))) {
-    return Fail("diff", absl::FailedPreconditionError("cannot write " + html_path));
+  if (!html_path.empty()) {
+    auto ta = g.Client().Get(a);
+    if (!ta.ok()) return Fail("diff", ta.status());
+    auto tb = g.Client().Get(b);
+    if (!tb.ok()) return Fail("diff", tb.status());
+    if (!WriteFile(html_path, DiffHtml(*ta, *tb, *diff))) {
+      return Fail("diff", absl::FailedPreconditionError("cannot write " + html_path));
+    }
   }
   if (format == "json") {
     Json differences = Json::array();
@@ -520,6 +455,23 @@ struct ReplayFlags {
   int limit = 0;
 };
 
+// --rate ("20/s" or "20") and --since of the batch commands.
+absl::Status ParsePacing(const std::string& rate_flag, const std::string& since,
+                         BatchReplayOptions* o) {
+  std::string rate = rate_flag;
+  if (absl::EndsWith(rate, "/s")) rate.resize(rate.size() - 2);
+  if (!absl::SimpleAtod(rate, &o->rate) || o->rate <= 0) {
+    return absl::InvalidArgumentError("--rate " + rate_flag +
+                                      ": expected a rate per second, e.g. 20/s");
+  }
+  if (!since.empty()) {
+    auto t = ParseWhen("--since", since);
+    if (!t.ok()) return t.status();
+    o->since_ns = *t;
+  }
+  return absl::OkStatus();
+}
+
 int RunBatch(Global& g, const ReplayFlags& f, absl::Duration timeout) {
   BatchReplayOptions o;
   o.actor = f.actor;
@@ -529,17 +481,7 @@ int RunBatch(Global& g, const ReplayFlags& f, absl::Duration timeout) {
   o.dry_run = f.dry_run;
   o.allow_redacted = f.allow_redacted;
   o.timeout = timeout;
-  std::string rate = f.rate;
-  if (rate.size() > 2 && rate.substr(rate.size() - 2) == "/s") rate.resize(rate.size() - 2);
-  if (!absl::SimpleAtod(rate, &o.rate) || o.rate <= 0) {
-    return Fail("replay", absl::InvalidArgumentError("--rate " + f.rate +
-                                                     ": expected replays per second, e.g. 20/s"));
-  }
-  if (!f.since.empty()) {
-    auto t = ParseWhen("--since", f.since);
-    if (!t.ok()) return Fail("replay", t.status());
-    o.since_ns = *t;
-  }
+  if (auto s = ParsePacing(f.rate, f.since, &o); !s.ok()) return Fail("replay", s);
   if (!f.dry_run) {
     if (auto s = NewUdsRuntimeClient(f.socket)->Health(absl::Seconds(5)); !s.ok()) {
       return Fail("replay", absl::UnavailableError("no runtime answers on " + f.socket + ": " +
@@ -685,17 +627,7 @@ int RunRedriveCommand(Global& g, const RedriveFlags& f) {
   o.resume = f.resume;
   o.dry_run = f.dry_run;
   o.allow_redacted = f.allow_redacted;
-  std::string rate = f.rate;
-  if (rate.size() > 2 && rate.substr(rate.size() - 2) == "/s") rate.resize(rate.size() - 2);
-  if (!absl::SimpleAtod(rate, &o.rate) || o.rate <= 0) {
-    return Fail("redrive", absl::InvalidArgumentError("--rate " + f.rate +
-                                                      ": expected messages per second, e.g. 10/s"));
-  }
-  if (!f.since.empty()) {
-    auto t = ParseWhen("--since", f.since);
-    if (!t.ok()) return Fail("redrive", t.status());
-    o.since_ns = *t;
-  }
+  if (auto s = ParsePacing(f.rate, f.since, &o); !s.ok()) return Fail("redrive", s);
   std::unique_ptr<KafkaPublisher> publisher;
   if (!f.dry_run) {
     auto opened = KafkaPublisher::Open(f.brokers, f.properties);

@@ -54,14 +54,20 @@ class GrpcQueryClient : public QueryClient {
   }
 
   absl::StatusOr<v1::Rendered> Render(const std::string& id, const std::string& format) override {
-    auto artifact = Get(id);  // resolves envelope ids
-    if (!artifact.ok()) return artifact.status();
     v1::RenderRequest r;
-    r.set_trace_id(artifact->trace_id());
+    r.set_trace_id(id);
     r.set_format(format);
     v1::Rendered rendered;
     auto context = Context();
     grpc::Status s = stub_->Render(context.get(), r, &rendered);
+    if (s.error_code() != grpc::StatusCode::NOT_FOUND) return Convert(s, std::move(rendered));
+    r.clear_trace_id();  // not a trace id: maybe an envelope id
+    r.set_envelope_id(id);
+    auto retry = Context();
+    s = stub_->Render(retry.get(), r, &rendered);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      return absl::NotFoundError("no trace or envelope with id " + id);
+    }
     return Convert(s, std::move(rendered));
   }
 

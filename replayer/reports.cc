@@ -6,32 +6,10 @@
 
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/html.h"
 
 namespace meshtrace::replayer {
 namespace {
-
-std::string Escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string FileNameFor(const std::string& trace_id) {
   std::string file;
@@ -72,10 +50,10 @@ absl::StatusOr<FailedReports> WriteFailedReports(QueryClient& client, int64_t si
       }
       if (result.first_report.empty()) result.first_report = dir + "/" + file;
       ++result.written;
-      rows += "<tr><td>" + Escape(FormatRfc3339(absl::FromUnixNanos(s.started_at_ns()))) +
-              "</td><td><a href=\"" + Escape(file) + "\">" + Escape(s.trace_id()) +
-              "</a></td><td>" + Escape(s.ended_at_actor()) + "</td><td>" + Escape(s.headline()) +
-              "</td></tr>\n";
+      rows += "<tr><td>" + HtmlEscape(FormatRfc3339(absl::FromUnixNanos(s.started_at_ns()))) +
+              "</td><td><a href=\"" + HtmlEscape(file) + "\">" + HtmlEscape(s.trace_id()) +
+              "</a></td><td>" + HtmlEscape(s.ended_at_actor()) + "</td><td>" +
+              HtmlEscape(s.headline()) + "</td></tr>\n";
     }
     request.set_cursor(page->next_cursor());
   } while (!request.cursor().empty());

@@ -26,10 +26,7 @@ const std::string kBin = MESHTRACE_BIN_DIR;
 
 std::string Envelope(const std::string& id, const std::vector<std::string>& route,
                      const std::string& payload = R"({"n":1})") {
-  Json r{{"prev", Json::array()},
-         {"curr", route[0]},
-         {"next", std::vector<std::string>(route.begin() + 1, route.end())}};
-  return R"({"id":")" + id + R"(","route":)" + r.dump() + R"(,"payload":)" + payload + "}";
+  return testing::MeshEnvelope(id, route, payload);
 }
 
 class MeshTest : public ::testing::Test {

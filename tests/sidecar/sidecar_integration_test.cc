@@ -36,10 +36,7 @@ double Metric(const std::string& text, const std::string& series) {
 
 std::string Envelope(const std::string& id, const std::vector<std::string>& route,
                      const std::string& payload = R"({"n":1})") {
-  Json r{{"prev", Json::array()},
-         {"curr", route[0]},
-         {"next", std::vector<std::string>(route.begin() + 1, route.end())}};
-  return R"({"id":")" + id + R"(","route":)" + r.dump() + R"(,"payload":)" + payload + "}";
+  return testing::MeshEnvelope(id, route, payload);
 }
 
 // One actor: an example runtime process plus an in-process sidecar.

@@ -2,6 +2,14 @@
 
 namespace meshtrace::testing {
 
+std::string MeshEnvelope(const std::string& id, const std::vector<std::string>& route,
+                         const std::string& payload) {
+  std::string next;
+  for (size_t i = 1; i < route.size(); ++i) next += (i > 1 ? ",\"" : "\"") + route[i] + "\"";
+  return R"({"id":")" + id + R"(","route":{"prev":[],"curr":")" + route[0] + R"(","next":[)" +
+         next + R"(]},"payload":)" + payload + "}";
+}
+
 MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
                      const std::string& brokers, const std::string& collector,
                      std::vector<std::string> runtime_args, bool end_actor,

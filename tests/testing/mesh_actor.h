@@ -12,6 +12,10 @@
 
 namespace meshtrace::testing {
 
+// An envelope entering the mesh at route[0] with route[1..] to go: {"id", "route", "payload"}.
+std::string MeshEnvelope(const std::string& id, const std::vector<std::string>& route,
+                         const std::string& payload = R"({"n":1})");
+
 // One actor of a test mesh: the example runtime as a real process on a Unix socket in a temp
 // dir, and a sidecar running in this process (namespace "t"). Stops on destruction.
 class MeshActor {
