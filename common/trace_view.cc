@@ -34,8 +34,8 @@ const char* OutcomeName(v1::Outcome outcome) {
 }
 
 bool ParseVerdict(const std::string& name, v1::Verdict* out) {
-  for (v1::Verdict v : {v1::VERDICT_OPEN, v1::VERDICT_COMPLETE, v1::VERDICT_STALLED,
-                        v1::VERDICT_PARTIAL}) {
+  for (v1::Verdict v :
+       {v1::VERDICT_OPEN, v1::VERDICT_COMPLETE, v1::VERDICT_STALLED, v1::VERDICT_PARTIAL}) {
     if (name == VerdictName(v)) {
       *out = v;
       return true;

@@ -1,9 +1,8 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "meshtrace/v1/artifact.pb.h"
 #include "meshtrace/v1/query.pb.h"

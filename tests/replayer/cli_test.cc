@@ -210,12 +210,23 @@ TEST_F(QueryCliTest, ReportWritesTheHtmlAndJsonAndOnePerFailedTrace) {
   EXPECT_TRUE(std::filesystem::exists(out.File("all/cut-1.html")));
   EXPECT_FALSE(std::filesystem::exists(out.File("all/good-1.html")));
   EXPECT_EQ(Cli("report bad-1").code, 2);  // no output file named
+  // By an envelope id: the report of its trace.
+  Result by_envelope = Cli("report bad-1-e1 -o " + out.File("e.html"));
+  EXPECT_EQ(by_envelope.code, 0) << by_envelope.out;
+  EXPECT_NE(by_envelope.out.find("trace bad-1)"), std::string::npos) << by_envelope.out;
+  Result unknown = Cli("report no-such-id -o " + out.File("n.html"));
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.out.find("no trace or envelope with id no-such-id"), std::string::npos);
 }
 
 TEST_F(QueryCliTest, DiffAlignsByLineageAndExits1OnADifference) {
   Result same = Cli("diff good-1 good-2");
   EXPECT_EQ(same.code, 0) << same.out;
   EXPECT_NE(same.out.find("same"), std::string::npos);
+  EXPECT_EQ(Cli("diff good-1-e1 good-2").code, 0);  // an envelope id stands for its trace
+  Result unknown = Cli("diff good-1 no-such-id");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.out.find("no-such-id"), std::string::npos) << unknown.out;
 
   Result changed = Cli("diff good-1 changed-1 -o json");
   EXPECT_EQ(changed.code, 1);
