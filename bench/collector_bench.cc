@@ -287,9 +287,9 @@ void Ingest(size_t events, int streams) {
     return;
   }
   const pid_t pid = collector.process->pid();
-  const double cpu0 = CpuSeconds(pid);
+  const double cpu0 = CpuSeconds(pid), driver0 = CpuSeconds(getpid());
   DriveResult r = Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), batches, streams, 8);
-  const double cpu = CpuSeconds(pid) - cpu0;
+  const double cpu = CpuSeconds(pid) - cpu0, driver = CpuSeconds(getpid()) - driver0;
   const double rate = static_cast<double>(r.accepted) / r.seconds;
   std::printf(
       "meshtrace-collector, acked durable:                    %9.0f events/s  (%.2fx the "
@@ -298,6 +298,8 @@ void Ingest(size_t events, int streams) {
   std::printf("   accepted %llu of %zu; collector CPU %.2f s = %.1f us/event; RSS %.0f MiB\n",
               static_cast<unsigned long long>(r.accepted), events, cpu,
               cpu * 1e6 / static_cast<double>(r.accepted), RssMiB(pid));
+  std::printf("   load driver (this process) CPU %.2f s = %.1f us/event\n", driver,
+              driver * 1e6 / static_cast<double>(r.accepted));
   std::printf(
       "   ack latency (the closing event's trace is complete in that same write): p50 "
       "%.1f ms, p99 %.1f ms\n",

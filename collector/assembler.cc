@@ -109,7 +109,8 @@ void Assembler::Settle(const std::string& id, Open& open, int64_t now_ns, WriteS
   for (const std::string& a : open.state->Actors()) summary.add_actors(a);
   for (const std::string& r : open.state->Reasons()) summary.add_reasons(r);
   summary.set_event_count(open.state->event_count());
-  set->summaries.push_back(std::move(summary));
+  // Nothing is stored for this trace yet unless it had a verdict (a summary) before.
+  set->summaries.push_back({std::move(summary), open.verdict != v1::VERDICT_UNSPECIFIED});
 
   if (ev.verdict != v1::VERDICT_OPEN && ev.verdict != open.verdict) {
     metrics_->Settled(VerdictName(ev.verdict), OutcomeName(ev.outcome));

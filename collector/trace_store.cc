@@ -22,9 +22,11 @@ namespace meshtrace::collector {
 namespace {
 
 constexpr char kSep = '\0';
-enum Cf { kDefault, kEvents, kBlobs, kSummaries, kIndex, kEnvelopes, kSources, kOpen, kCfCount };
-const char* const kCfNames[kCfCount] = {"default", "events",    "blobs",   "summaries",
-                                        "index",   "envelopes", "sources", "open"};
+enum Cf { kDefault, kEvents, kSummaries, kIndex, kEnvelopes, kSources, kOpen, kCfCount };
+const char* const kCfNames[kCfCount] = {"default",   "events",  "summaries", "index",
+                                        "envelopes", "sources", "open"};
+// A family only the first store format had (captures under their own keys).
+constexpr char kFormat1Family[] = "blobs";
 
 void PutBigEndian(uint64_t v, std::string* out) {
   for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
@@ -34,6 +36,69 @@ uint64_t GetBigEndian(std::string_view s) {
   for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
   return v;
 }
+
+// A chunk (one value of the events family) is a sequence of records:
+//   'E' u32 n, source_id[n], u64 sequence, u64 ingested_ns, u32 m, LifecycleEvent[m]
+//   'B' u32 n, sha256 hex[n], u32 m, capture bytes[m]
+// (integers big-endian).
+constexpr char kEventRecord = 'E';
+constexpr char kBlobRecord = 'B';
+
+void PutBytes(std::string_view bytes, std::string* out) {
+  const auto n = static_cast<uint32_t>(bytes.size());
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((n >> (i * 8)) & 0xff));
+  out->append(bytes);
+}
+
+void AppendBlobRecord(std::string_view hash, std::string_view bytes, std::string* chunk) {
+  chunk->push_back(kBlobRecord);
+  PutBytes(hash, chunk);
+  PutBytes(bytes, chunk);
+}
+
+struct ChunkRecord {
+  char kind = 0;
+  std::string_view id;      // source id (event) or content hash (blob)
+  uint64_t sequence = 0;    // event
+  int64_t ingested_ns = 0;  // event
+  std::string_view bytes;   // serialised event or capture
+};
+
+// Reads records off the front of a chunk; false at its end or at a malformed record.
+class ChunkReader {
+ public:
+  explicit ChunkReader(std::string_view chunk) : rest_(chunk) {}
+  bool Next(ChunkRecord* r) {
+    if (rest_.empty()) return false;
+    r->kind = rest_[0];
+    rest_.remove_prefix(1);
+    if (r->kind != kEventRecord && r->kind != kBlobRecord) return Fail();
+    if (!Bytes(&r->id)) return Fail();
+    if (r->kind == kEventRecord) {
+      if (rest_.size() < 16) return Fail();
+      r->sequence = GetBigEndian(rest_);
+      r->ingested_ns = static_cast<int64_t>(GetBigEndian(rest_.substr(8)));
+      rest_.remove_prefix(16);
+    }
+    return Bytes(&r->bytes) || Fail();
+  }
+
+ private:
+  bool Bytes(std::string_view* out) {
+    if (rest_.size() < 4) return false;
+    uint32_t n = 0;
+    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(rest_[i]);
+    if (rest_.size() - 4 < n) return false;
+    *out = rest_.substr(4, n);
+    rest_.remove_prefix(4 + n);
+    return true;
+  }
+  bool Fail() {
+    rest_ = {};
+    return false;
+  }
+  std::string_view rest_;
+};
 
 std::string EventKey(const std::string& trace_id, const std::string& source, uint64_t seq) {
   std::string key;
@@ -116,8 +181,23 @@ struct TraceStore::Impl {
   struct Shard {
     absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
     RecentKeys recent_blobs, recent_envelopes;
+    // The event ids of the trace Contains read last (resends come a trace at a time).
+    std::string checked_trace;
+    absl::flat_hash_set<std::pair<std::string, uint64_t>> checked_ids;
   };
   std::vector<Shard> shards;
+
+  // Calls `fn` for every record of every chunk of a trace.
+  template <typename Fn>
+  absl::Status ForEachRecord(const std::string& trace_id, Fn fn) const {
+    const std::string prefix = TracePrefix(trace_id);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h(kEvents)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      ChunkReader reader(it->value().ToStringView());
+      for (ChunkRecord r; reader.Next(&r);) fn(r);
+    }
+    return FromRocks(it->status(), "reading trace " + trace_id);
+  }
 
   void PutEnvelope(Shard& shard, const std::string& envelope_id, const std::string& trace_id,
                    rocksdb::WriteBatch* b) {
@@ -126,19 +206,11 @@ struct TraceStore::Impl {
     }
   }
 
-  void FillCapture(const std::string& trace_id, v1::Capture* capture) const {
-    if (capture->content_hash().empty() || !capture->envelope_json().empty()) return;
-    std::string value;
-    if (db->Get(rocksdb::ReadOptions(), h(kBlobs), TracePrefix(trace_id) + capture->content_hash(),
-                &value)
-            .ok()) {
-      capture->set_envelope_json(std::move(value));
-    }
-  }
-
-  void PutSummary(const v1::TraceSummary& summary, rocksdb::WriteBatch* b) {
+  void PutSummary(const SummaryWrite& write, rocksdb::WriteBatch* b) {
+    const v1::TraceSummary& summary = write.summary;
     std::string old_value;
-    if (db->Get(rocksdb::ReadOptions(), h(kSummaries), summary.trace_id(), &old_value).ok()) {
+    if (write.replaces &&
+        db->Get(rocksdb::ReadOptions(), h(kSummaries), summary.trace_id(), &old_value).ok()) {
       v1::TraceSummary old;
       if (old.ParseFromString(old_value)) {
         for (const std::string& key : IndexKeys(old)) b->Delete(h(kIndex), key);
@@ -157,6 +229,14 @@ int ShardOf(const std::string& trace_id, int shards) {
 }
 
 absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& dir, int shards) {
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &existing).ok() &&
+      std::find(existing.begin(), existing.end(), kFormat1Family) != existing.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data dir ", dir,
+                     " holds a store of an earlier meshtrace-collector (format 1: captures in a "
+                     "'blobs' family); move it away or delete it"));
+  }
   rocksdb::Options options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -198,26 +278,37 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
 
 namespace {
 
-void StripCapture(const std::string& trace_id, v1::Capture* capture, PreparedEvent* out) {
+void StripCapture(v1::Capture* capture, PreparedEvent* out) {
   if (capture->envelope_json().empty()) return;
   std::string hash = Sha256Hex(capture->envelope_json());
-  out->blobs.emplace_back(TracePrefix(trace_id) + hash,
-                          std::move(*capture->mutable_envelope_json()));
+  capture->set_content_hash(hash);
+  out->blobs.emplace_back(std::move(hash), std::move(*capture->mutable_envelope_json()));
   capture->clear_envelope_json();
-  capture->set_content_hash(std::move(hash));
+}
+
+void FillCapture(const absl::flat_hash_map<std::string_view, std::string_view>& blobs,
+                 v1::Capture* capture) {
+  if (capture->content_hash().empty() || !capture->envelope_json().empty()) return;
+  if (auto it = blobs.find(capture->content_hash()); it != blobs.end()) {
+    capture->set_envelope_json(std::string(it->second));
+  }
 }
 
 }  // namespace
 
 PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns) {
   PreparedEvent p;
-  const std::string trace_id = event.trace_id();
-  if (event.has_received()) StripCapture(trace_id, event.mutable_received()->mutable_input(), &p);
-  if (event.has_routed()) StripCapture(trace_id, event.mutable_routed()->mutable_output(), &p);
-  p.key = EventKey(trace_id, event.source_id(), event.sequence());
-  p.value.reserve(8 + event.ByteSizeLong());
-  PutBigEndian(static_cast<uint64_t>(ingested_ns), &p.value);
-  event.AppendToString(&p.value);
+  if (event.has_received()) StripCapture(event.mutable_received()->mutable_input(), &p);
+  if (event.has_routed()) StripCapture(event.mutable_routed()->mutable_output(), &p);
+  const size_t size = event.ByteSizeLong();
+  p.record.reserve(1 + 4 + event.source_id().size() + 16 + 4 + size);
+  p.record.push_back(kEventRecord);
+  PutBytes(event.source_id(), &p.record);
+  PutBigEndian(event.sequence(), &p.record);
+  PutBigEndian(static_cast<uint64_t>(ingested_ns), &p.record);
+  const auto n = static_cast<uint32_t>(size);
+  for (int i = 3; i >= 0; --i) p.record.push_back(static_cast<char>((n >> (i * 8)) & 0xff));
+  event.AppendToString(&p.record);
   p.stored.event = std::move(event);
   p.stored.ingested_ns = ingested_ns;
   return p;
@@ -228,19 +319,33 @@ absl::Status TraceStore::Commit(WriteSet* set, int shard_index) {
   Impl::Shard& shard = s.shards[shard_index];
   rocksdb::WriteBatch batch;
   absl::flat_hash_map<std::string, uint64_t> touched_sources;
+  // One chunk per trace: its new events, and the captures not yet stored for it.
+  struct Chunk {
+    std::string key;
+    std::string value;
+  };
+  std::vector<Chunk> chunks;
+  absl::flat_hash_map<std::string_view, size_t> chunk_of_trace;
   for (PreparedEvent& p : set->events) {
     const v1::LifecycleEvent& e = p.stored.event;
-    for (auto& [key, bytes] : p.blobs) {
-      if (shard.recent_blobs.Insert(key)) batch.Put(s.h(kBlobs), key, bytes);
+    auto [slot, added] = chunk_of_trace.try_emplace(e.trace_id(), chunks.size());
+    if (added) chunks.push_back({EventKey(e.trace_id(), e.source_id(), e.sequence()), {}});
+    std::string& chunk = chunks[slot->second].value;
+    chunk.append(p.record);
+    for (const auto& [hash, bytes] : p.blobs) {
+      if (shard.recent_blobs.Insert(TracePrefix(e.trace_id()) + hash)) {
+        AppendBlobRecord(hash, bytes, &chunk);
+      }
     }
     if (e.has_routed()) s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
     if (e.has_received() || e.has_rejected()) {
       s.PutEnvelope(shard, e.envelope_id(), e.trace_id(), &batch);
     }
-    batch.Put(s.h(kEvents), p.key, p.value);
+    if (e.trace_id() == shard.checked_trace) shard.checked_ids.emplace(e.source_id(), e.sequence());
     uint64_t& hw = touched_sources[e.source_id()];
     hw = std::max(hw, e.sequence());
   }
+  for (const Chunk& chunk : chunks) batch.Put(s.h(kEvents), chunk.key, chunk.value);
   for (const auto& [source, seq] : touched_sources) {
     auto it = shard.high_water.find(source);
     if (it != shard.high_water.end() && it->second >= seq) continue;
@@ -248,7 +353,7 @@ absl::Status TraceStore::Commit(WriteSet* set, int shard_index) {
     PutBigEndian(seq, &v);
     batch.Put(s.h(kSources), absl::StrCat(source, "\x1f", shard_index), v);
   }
-  for (const v1::TraceSummary& summary : set->summaries) s.PutSummary(summary, &batch);
+  for (const SummaryWrite& summary : set->summaries) s.PutSummary(summary, &batch);
   for (const std::string& id : set->opened) batch.Put(s.h(kOpen), id, "");
   for (const std::string& id : set->closed) batch.Delete(s.h(kOpen), id);
   rocksdb::WriteOptions options;
@@ -265,29 +370,43 @@ int TraceStore::shards() const { return static_cast<int>(impl_->shards.size()); 
 
 bool TraceStore::Contains(const std::string& trace_id, const std::string& source_id,
                           uint64_t sequence, int shard) {
-  const auto& high_water = impl_->shards[shard].high_water;
-  auto it = high_water.find(source_id);
-  if (it == high_water.end() || sequence > it->second) return false;
-  std::string value;
-  return impl_->db
-      ->Get(rocksdb::ReadOptions(), impl_->h(kEvents), EventKey(trace_id, source_id, sequence),
-            &value)
-      .ok();
+  Impl::Shard& s = impl_->shards[shard];
+  auto it = s.high_water.find(source_id);
+  if (it == s.high_water.end() || sequence > it->second) return false;
+  if (s.checked_trace != trace_id) {
+    s.checked_trace = trace_id;
+    s.checked_ids.clear();
+    const absl::Status status = impl_->ForEachRecord(trace_id, [&s](const ChunkRecord& r) {
+      if (r.kind == kEventRecord) s.checked_ids.emplace(std::string(r.id), r.sequence);
+    });
+    // Unreadable: take the event as new (a duplicate is harmless; a lost event is not).
+    if (!status.ok()) s.checked_trace.clear();
+  }
+  return s.checked_ids.contains(std::make_pair(source_id, sequence));
 }
 
 absl::StatusOr<std::vector<StoredEvent>> TraceStore::LoadTrace(const std::string& trace_id,
                                                                bool with_captures) const {
   std::vector<StoredEvent> events;
+  std::deque<std::string> chunks;  // kept while `blobs` points into them
+  absl::flat_hash_map<std::string_view, std::string_view> blobs;
   const std::string prefix = TracePrefix(trace_id);
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kEvents)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view v = it->value().ToStringView();
-    if (v.size() < 8) continue;
-    StoredEvent stored;
-    stored.ingested_ns = static_cast<int64_t>(GetBigEndian(v));
-    if (!stored.event.ParseFromArray(v.data() + 8, static_cast<int>(v.size() - 8))) continue;
-    events.push_back(std::move(stored));
+    std::string_view chunk = it->value().ToStringView();
+    if (with_captures) chunk = chunks.emplace_back(chunk);
+    ChunkReader reader(chunk);
+    for (ChunkRecord r; reader.Next(&r);) {
+      if (r.kind == kBlobRecord) {
+        if (with_captures) blobs.try_emplace(r.id, r.bytes);
+        continue;
+      }
+      StoredEvent stored;
+      stored.ingested_ns = r.ingested_ns;
+      if (!stored.event.ParseFromArray(r.bytes.data(), static_cast<int>(r.bytes.size()))) continue;
+      events.push_back(std::move(stored));
+    }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "reading trace " + trace_id);
   if (events.empty()) return absl::NotFoundError("no trace " + trace_id);
@@ -300,8 +419,8 @@ absl::StatusOr<std::vector<StoredEvent>> TraceStore::LoadTrace(const std::string
   if (with_captures) {
     for (StoredEvent& stored : events) {
       v1::LifecycleEvent& e = stored.event;
-      if (e.has_received()) impl_->FillCapture(trace_id, e.mutable_received()->mutable_input());
-      if (e.has_routed()) impl_->FillCapture(trace_id, e.mutable_routed()->mutable_output());
+      if (e.has_received()) FillCapture(blobs, e.mutable_received()->mutable_input());
+      if (e.has_routed()) FillCapture(blobs, e.mutable_routed()->mutable_output());
     }
   }
   return events;
@@ -436,7 +555,6 @@ absl::Status TraceStore::DeleteTraces(const std::vector<std::string>& trace_ids)
     }
     const std::string begin = TracePrefix(id), end = id + '\x01';
     batch.DeleteRange(s.h(kEvents), begin, end);
-    batch.DeleteRange(s.h(kBlobs), begin, end);
     if (std::optional<v1::TraceSummary> summary = GetSummary(id)) {
       for (const std::string& key : IndexKeys(*summary)) batch.Delete(s.h(kIndex), key);
     }

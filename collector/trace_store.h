@@ -20,21 +20,27 @@ struct StoredEvent {
 };
 
 // An event made ready for the store off the writer thread: captures moved out into blobs
-// (keyed by SHA-256, content_hash set), the stored key and value serialised.
+// (keyed by SHA-256, content_hash set), the stored record serialised.
 struct PreparedEvent {
   StoredEvent stored;  // captures stripped: what the assembler and the event family keep
-  std::string key;
-  std::string value;
-  std::vector<std::pair<std::string, std::string>> blobs;  // blob key → capture bytes
+  std::string record;  // the event's record in its trace's chunk
+  std::vector<std::pair<std::string, std::string>> blobs;  // SHA-256 hex → capture bytes
+};
+
+// A trace summary to store. `replaces` = one may be stored already (its index keys must go);
+// false skips reading it back, for a trace's first summary.
+struct SummaryWrite {
+  v1::TraceSummary summary;
+  bool replaces = true;
 };
 
 // One atomic, durable write: new events, the trace summaries they changed, and which traces
 // became or stopped being open (the restart list).
 struct WriteSet {
   std::vector<PreparedEvent> events;
-  std::vector<v1::TraceSummary> summaries;  // replace the stored ones (indexes follow)
-  std::vector<std::string> opened;          // trace ids now open
-  std::vector<std::string> closed;          // trace ids settled
+  std::vector<SummaryWrite> summaries;  // replace the stored ones (indexes follow)
+  std::vector<std::string> opened;      // trace ids now open
+  std::vector<std::string> closed;      // trace ids settled
 };
 
 // The writer shard of a trace.
@@ -46,8 +52,11 @@ struct ListResult {
 };
 
 // The collector's durable store: RocksDB under one directory, with column families
-//   events     trace_id \0 source_id \0 seq    → ingest time + event (captures by hash)
-//   blobs      trace_id \0 sha256               → capture bytes, stored once per trace
+//   events     trace_id \0 source_id \0 seq    → a chunk: the trace's events of one write
+//                                                (with ingest time; captures by hash) and
+//                                                the capture bytes that write added to the
+//                                                trace (each stored about once per trace);
+//                                                keyed by the chunk's first event
 //   summaries  trace_id                         → TraceSummary
 //   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor, reason)
 //   envelopes  envelope_id                      → trace_id
@@ -70,7 +79,8 @@ class TraceStore {
   absl::Status Commit(WriteSet* set, int shard = 0);
 
   // True when the event (source_id, sequence) of `trace_id` is stored. Fast for new events:
-  // anything above the source's highest stored sequence is new without a read.
+  // anything above the source's highest stored sequence is new without a read; below it
+  // (resends) the trace's event ids are read once and kept while the shard checks that trace.
   bool Contains(const std::string& trace_id, const std::string& source_id, uint64_t sequence,
                 int shard = 0);
 
