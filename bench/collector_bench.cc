@@ -7,6 +7,7 @@
 //   complete  ack latency (= complete verdict stored) at a steady rate below saturation.
 // Usage: collector_bench [ingest|complete|memory|query] [--events N] [--traces N] [--streams N]
 //                        [--rate EVENTS_PER_S] [--writer-shards N] [--collector-env K=V]
+//                        [--by-trace] [--collector-bin PATH]
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -117,7 +118,9 @@ double RssMiB(pid_t pid) {
 }
 
 int g_writer_shards = 2;
+bool g_ingest_by_trace = false;  // --by-trace: ingest batches hold whole traces
 std::map<std::string, std::string> g_collector_env;  // --collector-env K=V (e.g. LD_PRELOAD)
+std::string g_collector_bin;  // --collector-bin PATH: another build, to compare in alternation
 
 struct CollectorProcess {
   testing::TempDir dir;
@@ -126,7 +129,8 @@ struct CollectorProcess {
 
   bool Start() {
     process.emplace(*testing::Subprocess::Start(
-        {kBin + "/meshtrace-collector", "--data-dir=" + dir.path() + "/data",
+        {g_collector_bin.empty() ? kBin + "/meshtrace-collector" : g_collector_bin,
+         "--data-dir=" + dir.path() + "/data",
          absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
          absl::StrCat("--http-listen=127.0.0.1:", http_port), "--log-level=warn",
          absl::StrCat("--writer-shards=", g_writer_shards)},
@@ -218,27 +222,51 @@ DriveResult Drive(const std::string& address, const std::vector<v1::EventBatch>&
   return result;
 }
 
-std::vector<v1::EventBatch> MakeBatches(size_t events, size_t per_batch, int hops) {
+// Batches of `per_batch` events. `by_source`: as sidecars send them, each batch from one
+// sidecar (5 actors + the end actor, 4 replicas each, every sidecar numbering its own events),
+// so a trace's events arrive spread over the batches of the sidecars it passed; otherwise
+// whole traces one after another (for completion timing: a trace's last event closes it).
+std::vector<v1::EventBatch> MakeBatches(size_t events, size_t per_batch, int hops,
+                                        bool by_source = false) {
+  constexpr size_t kReplicas = 4;
   const std::string payload = Payload512();
   std::vector<v1::EventBatch> batches;
+  struct Source {
+    v1::EventBatch batch;
+    uint64_t sequence = 0;
+  };
+  std::map<std::string, Source> sources;
   v1::EventBatch batch;
   uint64_t id = 0;
+  auto add = [&](v1::EventBatch& to, v1::LifecycleEvent e) {
+    *to.add_events() = std::move(e);
+    if (static_cast<size_t>(to.events_size()) == per_batch) {
+      to.set_batch_id(++id);
+      batches.push_back(std::move(to));
+      to = v1::EventBatch();
+    }
+  };
   const int64_t now = absl::ToUnixNanos(absl::Now());
   for (size_t t = 0, n = 0; n < events; ++t) {
     for (auto& e :
          MakeTrace(absl::StrCat("trace-", t), hops, t % 10 == 0, now + t * 1000, payload)) {
-      *batch.add_events() = std::move(e);
       ++n;
-      if (static_cast<size_t>(batch.events_size()) == per_batch) {
-        batch.set_batch_id(++id);
-        batches.push_back(std::move(batch));
-        batch = v1::EventBatch();
+      if (!by_source) {
+        add(batch, std::move(e));
+        continue;
       }
+      Source& source = sources[absl::StrCat(e.pod(), "-", t % kReplicas)];
+      e.set_source_id(absl::StrCat(e.pod(), "-", t % kReplicas));
+      e.set_sequence(++source.sequence);
+      add(source.batch, std::move(e));
     }
   }
-  if (batch.events_size() > 0) {
-    batch.set_batch_id(++id);
-    batches.push_back(std::move(batch));
+  for (auto& [name, source] : sources) {
+    if (source.batch.events_size() > 0) batches.push_back(std::move(source.batch));
+  }
+  if (batch.events_size() > 0) batches.push_back(std::move(batch));
+  for (size_t i = 0; i < batches.size(); ++i) {
+    if (batches[i].batch_id() == 0) batches[i].set_batch_id(++id);
   }
   return batches;
 }
@@ -270,9 +298,10 @@ double RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches) {
 
 void Ingest(size_t events, int streams) {
   std::printf(
-      "== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing), %d streams\n",
+      "== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing; batches from 24 "
+      "sidecars), %d streams\n",
       events, streams);
-  std::vector<v1::EventBatch> batches = MakeBatches(events, 1000, 5);
+  std::vector<v1::EventBatch> batches = MakeBatches(events, 1000, 5, /*by_source=*/!g_ingest_by_trace);
   size_t bytes = 0;
   for (const auto& b : batches) bytes += b.ByteSizeLong();
   std::printf("   %zu batches of 1000 events, %.0f bytes/event on the wire\n", batches.size(),
@@ -479,13 +508,16 @@ int main(int argc, char** argv) {
   size_t events = 0, traces = 100'000;
   int streams = 2;
   double rate = 50'000;
-  for (int i = 1; i + 1 < argc; ++i) {
+  for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
+    if (flag == "--by-trace") meshtrace::g_ingest_by_trace = true;
+    if (i + 1 == argc) break;  // the rest take a value
     if (flag == "--events") events = std::stoull(argv[i + 1]);
     if (flag == "--traces") traces = std::stoull(argv[i + 1]);
     if (flag == "--streams") streams = std::stoi(argv[i + 1]);
     if (flag == "--rate") rate = std::stod(argv[i + 1]);
     if (flag == "--writer-shards") meshtrace::g_writer_shards = std::stoi(argv[i + 1]);
+    if (flag == "--collector-bin") meshtrace::g_collector_bin = argv[i + 1];
     if (flag == "--collector-env") {
       const std::string kv = argv[i + 1];
       meshtrace::g_collector_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);

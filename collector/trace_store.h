@@ -58,7 +58,9 @@ struct ListResult {
 //                                                trace (each stored about once per trace);
 //                                                keyed by the chunk's first event
 //   summaries  trace_id                         → TraceSummary
-//   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor, reason)
+//   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor, reason;
+//                                                no verdict key for complete nor outcome
+//                                                key for succeeded: lists of those walk time)
 //   envelopes  envelope_id                      → trace_id
 //   sources    source_id                        → highest sequence stored
 //   open       trace_id                         → "" while the trace is open
