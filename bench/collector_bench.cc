@@ -117,8 +117,8 @@ double RssMiB(pid_t pid) {
   return 0;
 }
 
-int g_writer_shards = 2;
-bool g_ingest_by_trace = false;  // --by-trace: ingest batches hold whole traces
+int g_writer_shards = 1;
+bool g_ingest_by_trace = false;                      // --by-trace: ingest batches hold whole traces
 std::map<std::string, std::string> g_collector_env;  // --collector-env K=V (e.g. LD_PRELOAD)
 std::string g_collector_bin;  // --collector-bin PATH: another build, to compare in alternation
 
@@ -130,8 +130,7 @@ struct CollectorProcess {
   bool Start() {
     process.emplace(*testing::Subprocess::Start(
         {g_collector_bin.empty() ? kBin + "/meshtrace-collector" : g_collector_bin,
-         "--data-dir=" + dir.path() + "/data",
-         absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
+         "--data-dir=" + dir.path() + "/data", absl::StrCat("--grpc-listen=127.0.0.1:", grpc_port),
          absl::StrCat("--http-listen=127.0.0.1:", http_port), "--log-level=warn",
          absl::StrCat("--writer-shards=", g_writer_shards)},
         g_collector_env));
@@ -301,7 +300,8 @@ void Ingest(size_t events, int streams) {
       "== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing; batches from 24 "
       "sidecars), %d streams\n",
       events, streams);
-  std::vector<v1::EventBatch> batches = MakeBatches(events, 1000, 5, /*by_source=*/!g_ingest_by_trace);
+  std::vector<v1::EventBatch> batches =
+      MakeBatches(events, 1000, 5, /*by_source=*/!g_ingest_by_trace);
   size_t bytes = 0;
   for (const auto& b : batches) bytes += b.ByteSizeLong();
   std::printf("   %zu batches of 1000 events, %.0f bytes/event on the wire\n", batches.size(),
@@ -340,6 +340,10 @@ void Ingest(size_t events, int streams) {
           collector.Metric(
               R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
       collector.Metric("meshtrace_collector_traces_open"));
+  const double writes = collector.Metric("meshtrace_collector_store_write_seconds_count");
+  std::printf("   store writes: %.0f (%.0f events each, %.2f ms each on average)\n", writes,
+              static_cast<double>(r.accepted) / writes,
+              collector.Metric("meshtrace_collector_store_write_seconds_sum") * 1e3 / writes);
 }
 
 // Completion latency at a steady rate below saturation: every batch closes traces, and a

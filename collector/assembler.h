@@ -39,6 +39,8 @@ class Assembler {
   static constexpr absl::Duration kOpenSummaryDelay = absl::Seconds(1);
 
   size_t open_traces() const { return open_.size(); }
+  // True when the trace is open here (Add will not read the store for it).
+  bool Holds(const std::string& trace_id) const { return open_.contains(trace_id); }
 
  private:
   struct Open {

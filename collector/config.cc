@@ -34,7 +34,9 @@ constexpr Flag kFlags[] = {
      "runtime socket path used in replay commands "
      "[default /var/run/asya/asya-runtime.sock]"},
     {"max-event-bytes", "largest accepted event [default 1MiB]"},
-    {"writer-shards", "store writer threads, each owning a share of the traces [default 2]"},
+    {"writer-shards",
+     "store writers (a thread staging writes and one committing them), each owning a share of "
+     "the traces [default 1]"},
     {"log-level", "debug, info, warn or error [default info]"},
 };
 

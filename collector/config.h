@@ -22,7 +22,7 @@ struct CollectorConfig {
   std::string tls_key;
   std::string runtime_socket = "/var/run/asya/asya-runtime.sock";  // named in replay commands
   size_t max_event_bytes = 1 << 20;
-  int writer_shards = 2;  // writer threads, each with its own share of the traces
+  int writer_shards = 1;  // store writers, each with its own share of the traces
   std::string log_level = "info";
 };
 

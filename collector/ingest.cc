@@ -54,6 +54,7 @@ IngestPipeline::IngestPipeline(TraceStore* store, std::vector<Assembler*> assemb
   }
   for (auto& shard : shards_) {
     Shard* s = shard.get();
+    s->committer = std::thread([this, s] { CommitLoop(*s); });
     s->thread = std::thread([this, s] { Loop(*s); });
   }
 }
@@ -136,6 +137,11 @@ void IngestPipeline::Stop() {
   }
   for (auto& shard : shards_) {
     if (shard->thread.joinable()) shard->thread.join();
+    {
+      absl::MutexLock lock(&shard->commit_mu);
+      shard->committer_stop = true;
+    }
+    if (shard->committer.joinable()) shard->committer.join();
   }
 }
 
@@ -173,8 +179,12 @@ void IngestPipeline::Write(Shard& shard, std::vector<Pending>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     for (PreparedEvent& p : group[i].events) {
       const v1::LifecycleEvent& e = p.stored.event;
-      if (!in_group.emplace(e.source_id(), e.sequence()).second ||
-          store_->Contains(e.trace_id(), e.source_id(), e.sequence(), shard.index)) {
+      bool duplicate = !in_group.emplace(e.source_id(), e.sequence()).second;
+      if (!duplicate && store_->MayContain(e.source_id(), e.sequence(), shard.index)) {
+        WaitIdle(shard);  // a resend: only the store can tell, and it must hold what is staged
+        duplicate = store_->Contains(e.trace_id(), e.source_id(), e.sequence(), shard.index);
+      }
+      if (duplicate) {
         ++results[i].duplicates;
         continue;
       }
@@ -182,32 +192,97 @@ void IngestPipeline::Write(Shard& shard, std::vector<Pending>& group) {
       set.events.push_back(std::move(p));
     }
   }
+  // The assembler reads the store for a trace it does not hold (a late event for a settled
+  // one), and a replaced summary is read back for its index keys: wait when that trace is in
+  // the write in flight.
+  auto in_flight = [&shard](const std::string& id) {
+    return !shard.in_flight_traces.empty() && shard.in_flight_traces.contains(id);
+  };
+  for (const PreparedEvent& p : set.events) {
+    const std::string& id = p.stored.event.trace_id();
+    if (in_flight(id) && !shard.assembler->Holds(id)) {
+      WaitIdle(shard);
+      break;
+    }
+  }
   shard.assembler->Add(set.events, now, &set);
   shard.assembler->Tick(now, &set);
+  for (const SummaryWrite& summary : set.summaries) {
+    if (summary.replaces && in_flight(summary.summary.trace_id())) {
+      WaitIdle(shard);
+      break;
+    }
+  }
   if (set.events.empty() && set.summaries.empty() && set.opened.empty() && set.closed.empty()) {
+    WaitIdle(shard);  // reported once everything before it is durable
     for (size_t i = 0; i < group.size(); ++i) group[i].done(results[i]);
     return;
   }
-  const size_t n = set.events.size();
-  const absl::Time start = absl::Now();
-  absl::Status status = store_->Commit(&set, shard.index);
-  metrics_->StoreWrite(absl::Now() - start, n);
-  if (!status.ok()) {
-    Log(LogLevel::kError, "store write failed, exiting (a restart recovers from the store): " +
-                              std::string(status.message()));
-    for (size_t i = 0; i < group.size(); ++i) {
-      group[i].done(BatchResult{absl::UnavailableError(status.message()), 0, 0});
+  absl::flat_hash_set<std::string> traces;
+  for (const PreparedEvent& p : set.events) traces.insert(p.stored.event.trace_id());
+  for (const SummaryWrite& summary : set.summaries) traces.insert(summary.summary.trace_id());
+  InFlight write;
+  write.events = set.events.size();
+  write.write = store_->Stage(&set, shard.index);
+  write.group = std::move(group);
+  write.results = std::move(results);
+  Hand(shard, std::move(write), std::move(traces));
+}
+
+void IngestPipeline::Hand(Shard& shard, InFlight write, absl::flat_hash_set<std::string> traces) {
+  WaitIdle(shard);
+  shard.in_flight_traces = std::move(traces);
+  absl::MutexLock lock(&shard.commit_mu);
+  shard.next = std::move(write);
+}
+
+void IngestPipeline::WaitIdle(Shard& shard) {
+  {
+    absl::MutexLock lock(&shard.commit_mu);
+    auto idle = [&shard]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.commit_mu) {
+      return !shard.next.has_value() && !shard.committing;
+    };
+    shard.commit_mu.Await(absl::Condition(&idle));
+  }
+  shard.in_flight_traces.clear();
+}
+
+void IngestPipeline::CommitLoop(Shard& shard) {
+  while (true) {
+    InFlight write;
+    {
+      absl::MutexLock lock(&shard.commit_mu);
+      auto ready = [&shard]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.commit_mu) {
+        return shard.next.has_value() || shard.committer_stop;
+      };
+      shard.commit_mu.Await(absl::Condition(&ready));
+      if (!shard.next.has_value()) return;
+      write = std::move(*shard.next);
+      shard.next.reset();
+      shard.committing = true;
     }
-    std::_Exit(1);
+    const absl::Time start = absl::Now();
+    const absl::Status status = store_->Apply(std::move(write.write));
+    metrics_->StoreWrite(absl::Now() - start, write.events);
+    if (!status.ok()) {
+      Log(LogLevel::kError, "store write failed, exiting (a restart recovers from the store): " +
+                                std::string(status.message()));
+      for (Pending& p : write.group) {
+        p.done(BatchResult{absl::UnavailableError(status.message()), 0, 0});
+      }
+      std::_Exit(1);
+    }
+    uint64_t accepted = 0, duplicates = 0;
+    for (size_t i = 0; i < write.group.size(); ++i) {
+      accepted += write.results[i].accepted;
+      duplicates += write.results[i].duplicates;
+      write.group[i].done(write.results[i]);
+    }
+    metrics_->Ingested(accepted);
+    if (duplicates > 0) metrics_->Duplicates(duplicates);
+    absl::MutexLock lock(&shard.commit_mu);
+    shard.committing = false;
   }
-  uint64_t accepted = 0, duplicates = 0;
-  for (size_t i = 0; i < group.size(); ++i) {
-    accepted += results[i].accepted;
-    duplicates += results[i].duplicates;
-    group[i].done(results[i]);
-  }
-  metrics_->Ingested(accepted);
-  if (duplicates > 0) metrics_->Duplicates(duplicates);
 }
 
 }  // namespace meshtrace::collector

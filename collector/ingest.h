@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -40,8 +41,11 @@ struct BatchResult {
 };
 
 // The write path, sharded by trace id: each shard's thread takes its pending batches, drops
-// duplicates, runs its assembler and commits events and changed summaries in one synced write
-// (RocksDB groups the shards' writes), then reports. A batch is split by shard and reported
+// duplicates, runs its assembler and stages events and changed summaries as one write; the
+// shard's committer thread makes it durable (one synced write; RocksDB groups the shards'
+// writes), then reports. A shard stages its next write while the last one is being made
+// durable; a step that must read the store for a trace the write in flight touches waits
+// for it. A batch is split by shard and reported
 // once every part is written. Bounded queues push back on senders: Submit blocks while a
 // shard has `max_pending_events` waiting. A failed store write is fatal to the process (the
 // store is the truth; a restart rebuilds memory from it), after failing the waiting batches.
@@ -77,6 +81,13 @@ class IngestPipeline {
     std::vector<PreparedEvent> events;
     Done done;
   };
+  // A staged write on its way to the disk, with the batches it reports on.
+  struct InFlight {
+    TraceStore::Staged write;
+    std::vector<Pending> group;
+    std::vector<BatchResult> results;
+    size_t events = 0;
+  };
   struct Shard {
     int index = 0;
     Assembler* assembler = nullptr;
@@ -85,10 +96,23 @@ class IngestPipeline {
     size_t pending_events ABSL_GUARDED_BY(mu) = 0;
     bool stopping ABSL_GUARDED_BY(mu) = false;
     std::thread thread;
+
+    absl::Mutex commit_mu;
+    std::optional<InFlight> next ABSL_GUARDED_BY(commit_mu);  // handed over, not yet taken
+    bool committing ABSL_GUARDED_BY(commit_mu) = false;
+    bool committer_stop ABSL_GUARDED_BY(commit_mu) = false;
+    std::thread committer;
+    // The traces the write in flight touches (shard thread only; empty when none is).
+    absl::flat_hash_set<std::string> in_flight_traces;
   };
   void Enqueue(Shard& shard, std::vector<PreparedEvent> events, Done done);
   void Loop(Shard& shard);
   void Write(Shard& shard, std::vector<Pending>& group);
+  void CommitLoop(Shard& shard);
+  // Waits until the shard has no write in flight.
+  void WaitIdle(Shard& shard);
+  // Waits for the write in flight to finish, then hands `write` to the committer.
+  void Hand(Shard& shard, InFlight write, absl::flat_hash_set<std::string> traces);
 
   TraceStore* store_;
   CollectorMetrics* metrics_;

@@ -280,6 +280,17 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
   cf_options.write_buffer_size = 64 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const char* name : kCfNames) families.emplace_back(name, cf_options);
+  // Chunks (a trace's events of one write, ~1-10 KB) go to blob files at flush and stay
+  // there: compaction moves only their keys (it had taken a quarter of a core at full
+  // ingest). Retention deletes the oldest traces, so the oldest blob files turn to garbage
+  // first; compaction relocates what is still live in them once they are half garbage.
+  rocksdb::ColumnFamilyOptions& events = families[kEvents].options;
+  events.enable_blob_files = true;
+  events.min_blob_size = 512;
+  events.blob_file_size = 64 << 20;
+  events.blob_compression_type = rocksdb::kLZ4Compression;
+  events.enable_blob_garbage_collection = true;
+  events.blob_garbage_collection_force_threshold = 0.5;
 
   auto impl = std::make_unique<Impl>();
   rocksdb::DB* db = nullptr;
@@ -344,11 +355,22 @@ PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns)
   return p;
 }
 
-absl::Status TraceStore::Commit(WriteSet* set, int shard_index) {
+struct TraceStore::Staged::Rep {
+  rocksdb::WriteBatch batch;
+};
+TraceStore::Staged::Staged() : rep_(std::make_unique<Rep>()) {}
+TraceStore::Staged::~Staged() = default;
+TraceStore::Staged::Staged(Staged&&) noexcept = default;
+TraceStore::Staged& TraceStore::Staged::operator=(Staged&&) noexcept = default;
+
+absl::Status TraceStore::Commit(WriteSet* set, int shard) { return Apply(Stage(set, shard)); }
+
+TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
   Impl& s = *impl_;
   Impl::Shard& shard = s.shards[shard_index];
-  rocksdb::WriteBatch batch;
-  absl::flat_hash_map<std::string, uint64_t> touched_sources;
+  Staged staged;
+  rocksdb::WriteBatch& batch = staged.rep_->batch;
+  absl::flat_hash_map<std::string_view, uint64_t> touched_sources;
   // One chunk per trace: its new events, and the captures not yet stored for it.
   struct Chunk {
     std::string key;
@@ -363,9 +385,7 @@ absl::Status TraceStore::Commit(WriteSet* set, int shard_index) {
     std::string& chunk = chunks[slot->second].value;
     chunk.append(p.record);
     for (const auto& [hash, bytes] : p.blobs) {
-      if (shard.recent_blobs.Insert(hash, e.trace_id())) {
-        AppendBlobRecord(hash, bytes, &chunk);
-      }
+      if (shard.recent_blobs.Insert(hash, e.trace_id())) AppendBlobRecord(hash, bytes, &chunk);
     }
     if (e.has_routed()) s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
     if (e.has_received() || e.has_rejected()) {
@@ -377,32 +397,37 @@ absl::Status TraceStore::Commit(WriteSet* set, int shard_index) {
   }
   for (const Chunk& chunk : chunks) batch.Put(s.h(kEvents), chunk.key, chunk.value);
   for (const auto& [source, seq] : touched_sources) {
-    auto it = shard.high_water.find(source);
-    if (it != shard.high_water.end() && it->second >= seq) continue;
+    uint64_t& hw = shard.high_water[std::string(source)];
+    if (hw >= seq) continue;
+    hw = seq;
     std::string v;
     PutBigEndian(seq, &v);
-    batch.Put(s.h(kSources), absl::StrCat(source, "\x1f", shard_index), v);
+    batch.Put(s.h(kSources), absl::StrCat(AsAbsl(source), "\x1f", shard_index), v);
   }
   for (const SummaryWrite& summary : set->summaries) s.PutSummary(summary, &batch);
   for (const std::string& id : set->opened) batch.Put(s.h(kOpen), id, "");
   for (const std::string& id : set->closed) batch.Delete(s.h(kOpen), id);
+  return staged;
+}
+
+absl::Status TraceStore::Apply(Staged write) {
   rocksdb::WriteOptions options;
   options.sync = true;
-  if (auto st = FromRocks(s.db->Write(options, &batch), "store write"); !st.ok()) return st;
-  for (const auto& [source, seq] : touched_sources) {
-    uint64_t& hw = shard.high_water[source];
-    hw = std::max(hw, seq);
-  }
-  return absl::OkStatus();
+  return FromRocks(impl_->db->Write(options, &write.rep_->batch), "store write");
+}
+
+bool TraceStore::MayContain(const std::string& source_id, uint64_t sequence, int shard) const {
+  const auto& high_water = impl_->shards[shard].high_water;
+  auto it = high_water.find(source_id);
+  return it != high_water.end() && sequence <= it->second;
 }
 
 int TraceStore::shards() const { return static_cast<int>(impl_->shards.size()); }
 
 bool TraceStore::Contains(const std::string& trace_id, const std::string& source_id,
                           uint64_t sequence, int shard) {
+  if (!MayContain(source_id, sequence, shard)) return false;
   Impl::Shard& s = impl_->shards[shard];
-  auto it = s.high_water.find(source_id);
-  if (it == s.high_water.end() || sequence > it->second) return false;
   if (s.checked_trace != trace_id) {
     s.checked_trace = trace_id;
     s.checked_ids.clear();
@@ -601,6 +626,7 @@ uint64_t TraceStore::DiskBytes() const {
   for (auto* h : impl_->cf) {
     uint64_t v = 0;
     if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &v)) total += v;
+    if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kTotalBlobFileSize, &v)) total += v;
     if (impl_->db->GetIntProperty(h, rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
       total += v;
     }
@@ -610,6 +636,9 @@ uint64_t TraceStore::DiskBytes() const {
 
 void TraceStore::CompactAll() {
   rocksdb::CompactRangeOptions options;
+  // Every blob file is rewritten without its dead chunks: deleted space comes back now.
+  options.blob_garbage_collection_policy = rocksdb::BlobGarbageCollectionPolicy::kForce;
+  options.blob_garbage_collection_age_cutoff = 1.0;
   for (auto* h : impl_->cf) impl_->db->CompactRange(options, h, nullptr, nullptr);
 }
 

@@ -64,10 +64,10 @@ struct ListResult {
 //   envelopes  envelope_id                      → trace_id
 //   sources    source_id                        → highest sequence stored
 //   open       trace_id                         → "" while the trace is open
-// Every Commit is one WriteBatch written with a synced WAL, so what Commit returned OK for
-// survives kill -9. Reads are safe from any thread. Writers are sharded by trace id: each
-// shard (0 .. shards-1) has its own writer thread and caches, so Commit and Contains with one
-// shard number must come from one thread at a time; different shards write concurrently
+// Every Commit (Stage + Apply) is one WriteBatch written with a synced WAL, so what Commit or
+// Apply returned OK for survives kill -9. Reads are safe from any thread. Writers are sharded by
+// trace id: each shard (0 .. shards-1) has its own writer thread and caches, so Commit and Contains
+// with one shard number must come from one thread at a time; different shards write concurrently
 // (RocksDB commits them as a group). DeleteTraces may run beside them.
 class TraceStore {
  public:
@@ -77,8 +77,33 @@ class TraceStore {
   // Strips and hashes the captures of `event` and serialises it. Thread-safe, no I/O.
   static PreparedEvent Prepare(v1::LifecycleEvent event, int64_t ingested_ns);
 
-  // Writes `set` durably (one synced WriteBatch).
+  // Writes `set` durably (one synced WriteBatch): Apply(Stage(set, shard)).
   absl::Status Commit(WriteSet* set, int shard = 0);
+
+  // A write in two steps, so that a shard can build the next write while one is being made
+  // durable. Stage builds the WriteBatch and moves the shard's view (highest sequences, ids
+  // written) ahead as if it were stored; Apply writes it. Stages and Applies of one shard must
+  // come in the same order, and an Apply that fails leaves that view ahead of the disk: the
+  // caller must not go on writing (the collector exits; a restart rebuilds from the store).
+  // Reads of the store see a staged write only once it is applied.
+  class Staged {
+   public:
+    Staged();
+    ~Staged();
+    Staged(Staged&&) noexcept;
+    Staged& operator=(Staged&&) noexcept;
+
+   private:
+    friend class TraceStore;
+    struct Rep;
+    std::unique_ptr<Rep> rep_;
+  };
+  Staged Stage(WriteSet* set, int shard = 0);
+  absl::Status Apply(Staged write);
+
+  // False when `sequence` is above the highest staged for `source_id` (certainly new);
+  // true when only a read can tell (Contains).
+  bool MayContain(const std::string& source_id, uint64_t sequence, int shard = 0) const;
 
   // True when the event (source_id, sequence) of `trace_id` is stored. Fast for new events:
   // anything above the source's highest stored sequence is new without a read; below it
@@ -102,11 +127,12 @@ class TraceStore {
   // Trace ids open at the last write (to rebuild in-memory state after a restart).
   std::vector<std::string> OpenTraceIds() const;
 
-  // Deletes whole traces (events, blobs, summary, indexes, envelope ids).
+  // Deletes whole traces (events and captures, summary, indexes, envelope ids).
   absl::Status DeleteTraces(const std::vector<std::string>& trace_ids);
   // Up to `max` trace ids, oldest first, started before `before_ns` (0 = any time).
   std::vector<std::string> OldestTraces(size_t max, int64_t before_ns) const;
-  // Bytes on disk (SST files + WAL), and a compaction to give deleted space back.
+  // Bytes held (SST and blob files, memtables), and a full compaction that gives the space of
+  // deleted traces back (it rewrites the live chunks of every blob file).
   uint64_t DiskBytes() const;
   void CompactAll();
 

@@ -406,5 +406,62 @@ TEST(PipelineShardingTest, BatchesSpanningShardsAreReportedOnceAndEveryTraceSett
   }
 }
 
+// A shard stages a write while the one before it is being made durable. Batches sent back to
+// back without waiting: each settles a trace, the next adds a late event (and every other
+// one resends an event of the first). Whatever the timing, the resend is a duplicate and the late
+// event joins the whole trace (its summary counts every event), never a fresh one.
+TEST(PipelineOverlapTest, BackToBackBatchesSeeTheWritesBeforeThem) {
+  testing::TempDir dir;
+  auto store = TraceStore::Open(dir.path());
+  ASSERT_TRUE(store.ok());
+  CollectorMetrics metrics;
+  FakeClock clock;
+  Assembler assembler(store->get(), kTimeouts, &metrics);
+  IngestPipeline pipeline(store->get(), &assembler, &metrics, &clock, {});
+  constexpr int kTraces = 40;
+  absl::Mutex mu;
+  int reports = 0;
+  uint32_t accepted = 0, duplicates = 0;
+  auto count = [&](const BatchResult& r) {
+    absl::MutexLock lock(&mu);
+    ++reports;
+    accepted += r.accepted;
+    duplicates += r.duplicates;
+  };
+  size_t total = 0;
+  for (int t = 0; t < kTraces; ++t) {
+    testing::TraceBuilder b(absl::StrCat("overlap-", t));
+    b.Chain(absl::StrCat("e", t), {"a", "b"});
+    std::vector<v1::LifecycleEvent> settles = b.Take();
+    // Late: the sink's sidecar reports one more result for the envelope.
+    b.Result(absl::StrCat("e", t), "x-sink", 204);
+    std::vector<v1::LifecycleEvent> late = b.Take();
+    if (t % 2 == 1) late.push_back(settles[t % settles.size()]);  // a resend
+    total += settles.size() + 1;
+    pipeline.Submit(std::move(settles), count);
+    pipeline.Submit(std::move(late), count);
+    if (t % 3 == 0) absl::SleepFor(absl::Milliseconds(1));
+  }
+  absl::Notification flushed;
+  pipeline.Submit(std::vector<v1::LifecycleEvent>{}, [&](const BatchResult&) { flushed.Notify(); });
+  ASSERT_TRUE(flushed.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(reports, 2 * kTraces);
+    EXPECT_EQ(accepted, total);
+    EXPECT_EQ(duplicates, static_cast<uint32_t>(kTraces / 2));
+  }
+  for (int t = 0; t < kTraces; ++t) {
+    auto summary = (*store)->GetSummary(absl::StrCat("overlap-", t));
+    ASSERT_TRUE(summary.has_value()) << t;
+    EXPECT_EQ(summary->verdict(), v1::VERDICT_COMPLETE) << t;
+    EXPECT_EQ(summary->event_count(), total / kTraces) << t;
+    auto events = (*store)->LoadTrace(absl::StrCat("overlap-", t), false);
+    ASSERT_TRUE(events.ok());
+    EXPECT_EQ(events->size(), total / kTraces) << t;
+  }
+  pipeline.Stop();
+}
+
 }  // namespace
 }  // namespace meshtrace::collector
