@@ -49,10 +49,24 @@ namespace {
 using testing::TraceBuilder;
 const std::string kBin = MESHTRACE_BIN_DIR;
 
-// A payload that makes each captured envelope about 512 bytes.
-std::string Payload512() {
-  std::string s = R"({"order":12345,"items":[)";
-  while (s.size() < 380) s += R"({"sku":"A-1","qty":2},)";
+// An order-like payload that makes each captured envelope about 512 bytes, varied the way
+// real data is (ids, names, amounts, times) so that compression sees realistic input.
+std::string Payload512(uint64_t seed = 1) {
+  std::mt19937_64 rng(seed);
+  static const char* const kNames[] = {"widget", "gadget",  "sprocket", "bracket", "flange",
+                                       "gasket", "bearing", "valve",    "spring",  "hinge"};
+  static const char* const kTiers[] = {"gold", "silver", "bronze"};
+  std::string s = absl::StrCat(
+      R"({"order_id":")", absl::Hex(rng(), absl::kZeroPad16), R"(","customer":{"id":)",
+      rng() % 1000000, R"(,"email":"user)", rng() % 100000, R"(@example.com","tier":")",
+      kTiers[rng() % 3], R"("},"created_at":"2026-11-23T)", absl::Dec(rng() % 24, absl::kZeroPad2),
+      ":", absl::Dec(rng() % 60, absl::kZeroPad2), ":", absl::Dec(rng() % 60, absl::kZeroPad2),
+      R"(Z","items":[)");
+  while (s.size() < 330) {
+    absl::StrAppend(&s, R"({"sku":"SKU-)", rng() % 100000, R"(","name":")", kNames[rng() % 10],
+                    R"(","qty":)", 1 + rng() % 9, R"(,"price":)", rng() % 50000 / 100, ".",
+                    absl::Dec(rng() % 100, absl::kZeroPad2), "},");
+  }
   s.back() = ']';
   return s + "}";
 }
@@ -228,7 +242,8 @@ DriveResult Drive(const std::string& address, const std::vector<v1::EventBatch>&
 std::vector<v1::EventBatch> MakeBatches(size_t events, size_t per_batch, int hops,
                                         bool by_source = false) {
   constexpr size_t kReplicas = 4;
-  const std::string payload = Payload512();
+  std::vector<std::string> payloads;
+  for (uint64_t i = 0; i < 256; ++i) payloads.push_back(Payload512(i));
   std::vector<v1::EventBatch> batches;
   struct Source {
     v1::EventBatch batch;
@@ -248,7 +263,8 @@ std::vector<v1::EventBatch> MakeBatches(size_t events, size_t per_batch, int hop
   const int64_t now = absl::ToUnixNanos(absl::Now());
   for (size_t t = 0, n = 0; n < events; ++t) {
     for (auto& e :
-         MakeTrace(absl::StrCat("trace-", t), hops, t % 10 == 0, now + t * 1000, payload)) {
+         MakeTrace(absl::StrCat("trace-", t), hops, t % 10 == 0, now + t * 1000,
+                   payloads[t % payloads.size()])) {
       ++n;
       if (!by_source) {
         add(batch, std::move(e));
