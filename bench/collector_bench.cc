@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -383,6 +384,13 @@ void Ingest(size_t events, int streams) {
           collector.Metric(
               R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
       collector.Metric("meshtrace_collector_traces_open"));
+  uint64_t disk = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(collector.dir.path())) {
+    if (f.is_regular_file()) disk += f.file_size();
+  }
+  std::printf("   data dir after the run: %.0f MiB (%.0f bytes per event, WAL included)\n",
+              static_cast<double>(disk) / (1 << 20),
+              static_cast<double>(disk) / static_cast<double>(r.accepted));
   const double writes = collector.Metric("meshtrace_collector_store_write_seconds_count");
   std::printf("   store writes: %.0f (%.0f events each, %.2f ms each on average)\n", writes,
               static_cast<double>(r.accepted) / writes,
