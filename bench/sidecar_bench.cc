@@ -4,7 +4,8 @@
 // A third run calls the runtime directly (no Kafka, no sidecar) as the baseline of what the
 // runtime itself costs.
 //
-//   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B]
+//   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on]
+//                                   [--sidecar-env K=V]
 #include <httplib.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -34,6 +35,8 @@
 namespace {
 
 using namespace meshtrace;
+
+std::map<std::string, std::string> g_sidecar_env;  // --sidecar-env K=V (e.g. LD_PRELOAD)
 
 struct ProcStat {
   double cpu_seconds = 0;
@@ -111,29 +114,43 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
       {"ASYA_METRICS_ADDR", "127.0.0.1:" + std::to_string(port)},
       {"ASYA_LOG_LEVEL", "warn"},
       {"MESHTRACE_COLLECTOR", collector}};
+  env.insert(g_sidecar_env.begin(), g_sidecar_env.end());
   auto sidecar = testing::Subprocess::Start({bin + "/meshtrace-sidecar"}, env);
   httplib::Client client("127.0.0.1", port);
-  // librdkafka's mock broker keeps only ~5 MB per partition, so the input is fed while the
-  // sidecar runs, at most 10,000 envelopes ahead of it.
+  // librdkafka's mock broker keeps only ~5 MB per partition and drops the oldest beyond, and
+  // keyless messages go to one partition at a time: the input is fed while the sidecar runs,
+  // at most 4,000 envelopes (~2.4 MB) ahead of it, so that nothing is dropped unread.
   std::atomic<bool> done{false};
   std::thread feeder([&] {
     size_t sent = 0;
     while (sent < inputs.size() && !done) {
       double processed = Processed(client);
-      if (processed >= 0 && sent - processed < 10000) {
-        size_t chunk = std::min<size_t>(2000, inputs.size() - sent);
+      if (processed >= 0 && static_cast<double>(sent) - processed < 4000) {
+        size_t chunk = std::min<size_t>(1000, inputs.size() - sent);
         std::vector<std::string> part(inputs.begin() + sent, inputs.begin() + sent + chunk);
-        if (!testing::ProduceAll(brokers, topic, part).ok()) break;
+        if (absl::Status st = testing::ProduceAll(brokers, topic, part); !st.ok()) {
+          std::fprintf(stderr, "feeding the input topic failed: %s\n", st.ToString().c_str());
+          break;
+        }
         sent += chunk;
       } else {
         absl::SleepFor(absl::Milliseconds(50));
       }
     }
   });
+  // Waits until `count` envelopes are processed; exits when progress stops for 30 s.
   auto wait_for = [&](double count) {
-    double seen = 0;
+    double seen = 0, last = -1;
+    absl::Time progressed = absl::Now();
     // Scrapes cost the sidecar CPU too: poll gently.
-    while ((seen = Processed(client)) < count) absl::SleepFor(absl::Milliseconds(50));
+    while ((seen = Processed(client)) < count) {
+      if (seen != last) last = seen, progressed = absl::Now();
+      if (absl::Now() - progressed > absl::Seconds(30)) {
+        std::fprintf(stderr, "the sidecar stopped at %.0f of %.0f envelopes\n", seen, count);
+        std::exit(1);
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
     return seen;
   };
   double c0 = wait_for(n / 10.0);
@@ -182,6 +199,10 @@ int main(int argc, char** argv) {
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
     if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
     if (flag == "--only") only = argv[i + 1];
+    if (flag == "--sidecar-env") {
+      const std::string kv = argv[i + 1];
+      g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    }
   }
   auto kafka = meshtrace::replayer::DevKafka::Start(1, {{"asya-echo-off", 4}, {"asya-echo-on", 4}});
   if (!kafka.ok()) return 1;
