@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "collector/chunk.h"
 #include "collector/trace_state.h"
 #include "common/absl_compat.h"
 
@@ -29,77 +30,8 @@ const char* const kCfNames[kCfCount] = {"default",   "events",  "summaries", "in
 // A family only the first store format had (captures under their own keys).
 constexpr char kFormat1Family[] = "blobs";
 
-void PutBigEndian(uint64_t v, std::string* out) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
-}
-uint64_t GetBigEndian(std::string_view s) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
-  return v;
-}
-
-// A chunk (one value of the events family) is a sequence of records:
-//   'E' u32 n, source_id[n], u64 sequence, u64 ingested_ns, u32 m, LifecycleEvent[m]
-//   'B' u32 n, sha256 hex[n], u32 m, capture bytes[m]
-// (integers big-endian).
-constexpr char kEventRecord = 'E';
-constexpr char kBlobRecord = 'B';
-
-void PutBytes(std::string_view bytes, std::string* out) {
-  const auto n = static_cast<uint32_t>(bytes.size());
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((n >> (i * 8)) & 0xff));
-  out->append(bytes);
-}
-
-void AppendBlobRecord(std::string_view hash, std::string_view bytes, std::string* chunk) {
-  chunk->push_back(kBlobRecord);
-  PutBytes(hash, chunk);
-  PutBytes(bytes, chunk);
-}
-
-struct ChunkRecord {
-  char kind = 0;
-  std::string_view id;      // source id (event) or content hash (blob)
-  uint64_t sequence = 0;    // event
-  int64_t ingested_ns = 0;  // event
-  std::string_view bytes;   // serialised event or capture
-};
-
-// Reads records off the front of a chunk; false at its end or at a malformed record.
-class ChunkReader {
- public:
-  explicit ChunkReader(std::string_view chunk) : rest_(chunk) {}
-  bool Next(ChunkRecord* r) {
-    if (rest_.empty()) return false;
-    r->kind = rest_[0];
-    rest_.remove_prefix(1);
-    if (r->kind != kEventRecord && r->kind != kBlobRecord) return Fail();
-    if (!Bytes(&r->id)) return Fail();
-    if (r->kind == kEventRecord) {
-      if (rest_.size() < 16) return Fail();
-      r->sequence = GetBigEndian(rest_);
-      r->ingested_ns = static_cast<int64_t>(GetBigEndian(rest_.substr(8)));
-      rest_.remove_prefix(16);
-    }
-    return Bytes(&r->bytes) || Fail();
-  }
-
- private:
-  bool Bytes(std::string_view* out) {
-    if (rest_.size() < 4) return false;
-    uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(rest_[i]);
-    if (rest_.size() - 4 < n) return false;
-    *out = rest_.substr(4, n);
-    rest_.remove_prefix(4 + n);
-    return true;
-  }
-  bool Fail() {
-    rest_ = {};
-    return false;
-  }
-  std::string_view rest_;
-};
+using chunk::GetBigEndian;
+using chunk::PutBigEndian;
 
 std::string EventKey(const std::string& trace_id, const std::string& source, uint64_t seq) {
   std::string key;
@@ -243,8 +175,8 @@ struct TraceStore::Impl {
     const std::string prefix = TracePrefix(trace_id);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h(kEvents)));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      ChunkReader reader(it->value().ToStringView());
-      for (ChunkRecord r; reader.Next(&r);) fn(r);
+      chunk::Reader reader(it->value().ToStringView());
+      for (chunk::Record r; reader.Next(&r);) fn(r);
     }
     return FromRocks(it->status(), "reading trace " + trace_id);
   }
@@ -366,15 +298,7 @@ PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns)
   PreparedEvent p;
   if (event.has_received()) StripCapture(event.mutable_received()->mutable_input(), &p);
   if (event.has_routed()) StripCapture(event.mutable_routed()->mutable_output(), &p);
-  const size_t size = event.ByteSizeLong();
-  p.record.reserve(1 + 4 + event.source_id().size() + 16 + 4 + size);
-  p.record.push_back(kEventRecord);
-  PutBytes(event.source_id(), &p.record);
-  PutBigEndian(event.sequence(), &p.record);
-  PutBigEndian(static_cast<uint64_t>(ingested_ns), &p.record);
-  const auto n = static_cast<uint32_t>(size);
-  for (int i = 3; i >= 0; --i) p.record.push_back(static_cast<char>((n >> (i * 8)) & 0xff));
-  event.AppendToString(&p.record);
+  chunk::AppendEvent(event, ingested_ns, &p.record);
   p.stored.event = std::move(event);
   p.stored.ingested_ns = ingested_ns;
   return p;
@@ -407,10 +331,10 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
     const v1::LifecycleEvent& e = p.stored.event;
     auto [slot, added] = chunk_of_trace.try_emplace(e.trace_id(), chunks.size());
     if (added) chunks.push_back({EventKey(e.trace_id(), e.source_id(), e.sequence()), {}});
-    std::string& chunk = chunks[slot->second].value;
-    chunk.append(p.record);
+    std::string& value = chunks[slot->second].value;
+    value.append(p.record);
     for (const auto& [hash, bytes] : p.blobs) {
-      if (shard.recent_blobs.Insert(hash, e.trace_id())) AppendBlobRecord(hash, bytes, &chunk);
+      if (shard.recent_blobs.Insert(hash, e.trace_id())) chunk::AppendBlob(hash, bytes, &value);
     }
     if (e.has_routed()) s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
     if (e.has_received() || e.has_rejected()) {
@@ -456,8 +380,8 @@ bool TraceStore::Contains(const std::string& trace_id, const std::string& source
   if (s.checked_trace != trace_id) {
     s.checked_trace = trace_id;
     s.checked_ids.clear();
-    const absl::Status status = impl_->ForEachRecord(trace_id, [&s](const ChunkRecord& r) {
-      if (r.kind == kEventRecord) s.checked_ids.emplace(std::string(r.id), r.sequence);
+    const absl::Status status = impl_->ForEachRecord(trace_id, [&s](const chunk::Record& r) {
+      if (r.kind == chunk::kEvent) s.checked_ids.emplace(std::string(r.id), r.sequence);
     });
     // Unreadable: take the event as new (a duplicate is harmless; a lost event is not).
     if (!status.ok()) s.checked_trace.clear();
@@ -474,11 +398,11 @@ absl::StatusOr<std::vector<StoredEvent>> TraceStore::LoadTrace(const std::string
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kEvents)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view chunk = it->value().ToStringView();
-    if (with_captures) chunk = chunks.emplace_back(chunk);
-    ChunkReader reader(chunk);
-    for (ChunkRecord r; reader.Next(&r);) {
-      if (r.kind == kBlobRecord) {
+    std::string_view value = it->value().ToStringView();
+    if (with_captures) value = chunks.emplace_back(value);
+    chunk::Reader reader(value);
+    for (chunk::Record r; reader.Next(&r);) {
+      if (r.kind == chunk::kBlob) {
         if (with_captures) blobs.try_emplace(r.id, r.bytes);
         continue;
       }
