@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <rocksdb/db.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -514,6 +515,28 @@ TEST(CollectorProcessTest, StartUpFailuresExitNonZeroWithTheCause) {
   auto locked = testing::Run({kBin + "/meshtrace-collector", "--data-dir=" + data.File("a"),
                               "--grpc-listen=127.0.0.1:0", "--http-listen=127.0.0.1:0"});
   EXPECT_EQ(locked->exit_code, 1);
+  // A store of the first format (captures in a "blobs" family): refused, saying why.
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(options, data.File("old"), &db).ok());
+    rocksdb::ColumnFamilyHandle* blobs = nullptr;
+    ASSERT_TRUE(db->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "blobs", &blobs).ok());
+    db->DestroyColumnFamilyHandle(blobs);
+    delete db;
+  }
+  auto old =
+      testing::Subprocess::Start({kBin + "/meshtrace-collector", "--data-dir=" + data.File("old"),
+                                  "--grpc-listen=127.0.0.1:0", "--http-listen=127.0.0.1:0"},
+                                 {}, data.File("old.log"));
+  ASSERT_TRUE(old.ok());
+  auto old_exit = old->Wait(absl::Seconds(30));
+  ASSERT_TRUE(old_exit.ok());
+  EXPECT_EQ(*old_exit, 1);
+  std::ifstream log(data.File("old.log"));
+  const std::string logged((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(logged.find("earlier meshtrace-collector"), std::string::npos) << logged;
 }
 
 }  // namespace
