@@ -163,6 +163,13 @@ struct CollectorProcess {
     const size_t pos = r->body.find("\n" + series + " ");
     return pos == std::string::npos ? -1 : std::stod(r->body.substr(pos + series.size() + 2));
   }
+  // Traces settled complete (succeeded or failed).
+  double SettledComplete() {
+    return Metric(
+               R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
+           Metric(
+               R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})");
+  }
 };
 
 // Sends `batches` over `streams` gRPC streams with up to `inflight` unacked batches each.
@@ -210,7 +217,7 @@ DriveResult Drive(const std::string& address, const WireBatches& wire, int strea
   for (int s = 0; s < streams; ++s) {
     threads.emplace_back([&] {
       grpc::ClientContext context;
-      // The generated stub's own call, with the request already encoded.
+      // The call the generated stub makes (its internal factory), writing pre-encoded requests.
       std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, v1::Ack>> stream(
           grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, v1::Ack>::Create(
               channel.get(), ingest, &context));
@@ -377,13 +384,8 @@ void Ingest(size_t events, int streams) {
       "   ack latency (the closing event's trace is complete in that same write): p50 "
       "%.1f ms, p99 %.1f ms\n",
       Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99));
-  std::printf(
-      "   traces settled: %.0f, open: %.0f\n",
-      collector.Metric(
-          R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
-          collector.Metric(
-              R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
-      collector.Metric("meshtrace_collector_traces_open"));
+  std::printf("   traces settled: %.0f, open: %.0f\n", collector.SettledComplete(),
+              collector.Metric("meshtrace_collector_traces_open"));
   uint64_t disk = 0;
   for (const auto& f : std::filesystem::recursive_directory_iterator(collector.dir.path())) {
     if (f.is_regular_file()) disk += f.file_size();
@@ -416,13 +418,8 @@ void Complete(double rate) {
       "achieved %.0f events/s\n",
       Percentile(r.ack_ms, 0.5), Percentile(r.ack_ms, 0.99), Percentile(r.ack_ms, 1.0),
       static_cast<double>(r.accepted) / r.seconds);
-  std::printf(
-      "   traces settled complete: %.0f, open: %.0f\n",
-      collector.Metric(
-          R"(meshtrace_collector_traces_settled_total{outcome="succeeded",verdict="complete"})") +
-          collector.Metric(
-              R"(meshtrace_collector_traces_settled_total{outcome="failed",verdict="complete"})"),
-      collector.Metric("meshtrace_collector_traces_open"));
+  std::printf("   traces settled complete: %.0f, open: %.0f\n", collector.SettledComplete(),
+              collector.Metric("meshtrace_collector_traces_open"));
 }
 
 void Memory(size_t traces) {

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "collector/report.h"
 #include "common/absl_compat.h"
+#include "common/trace_view.h"
 
 namespace meshtrace::collector {
 namespace {
@@ -218,20 +219,7 @@ void RegisterHttpApi(httplib::Server* server, const QueryEngine* engine, Collect
     }
     auto diff = engine->Diff(r);
     if (!diff.ok()) return SendError(res, diff.status());
-    nlohmann::json differences = nlohmann::json::array();
-    for (const v1::Difference& d : diff->differences()) {
-      differences.push_back({{"kind", d.kind()},
-                             {"actor", d.actor()},
-                             {"lineage", d.lineage()},
-                             {"path", d.path()},
-                             {"a", d.a()},
-                             {"b", d.b()}});
-    }
-    SendJson(res, 200,
-             {{"a", r.a()},
-              {"b", r.b()},
-              {"same", diff->same()},
-              {"differences", std::move(differences)}});
+    SendJson(res, 200, DiffJson(r.a(), r.b(), *diff));
   });
 }
 

@@ -8,7 +8,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <deque>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -233,14 +232,14 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
   cf_options.write_buffer_size = 64 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (const char* name : kCfNames) families.emplace_back(name, cf_options);
-  // Chunks (a trace's events of one write, ~1-10 KB) go to blob files at flush and stay
-  // there: compaction moves only their keys (it had taken a quarter of a core at full
-  // ingest). Retention deletes the oldest traces, so the oldest blob files turn to garbage
-  // first; compaction relocates what is still live in them once they are half garbage.
   // One writer at a time (the committer of each shard), so the index family can keep an
   // insert hint per "kind, value": its keys arrive in time order under each.
   families[kIndex].options.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<IndexPrefix>();
+  // Chunks (a trace's events of one write, ~1-10 KB) go to blob files at flush and stay
+  // there: compaction moves only their keys (it had taken a quarter of a core at full
+  // ingest). Retention deletes the oldest traces, so the oldest blob files turn to garbage
+  // first; compaction relocates what is still live in them once they are half garbage.
   rocksdb::ColumnFamilyOptions& events = families[kEvents].options;
   events.enable_blob_files = true;
   events.min_blob_size = 512;
@@ -284,11 +283,10 @@ void StripCapture(v1::Capture* capture, PreparedEvent* out) {
   capture->clear_envelope_json();
 }
 
-void FillCapture(const absl::flat_hash_map<std::string_view, std::string_view>& blobs,
-                 v1::Capture* capture) {
+void FillCapture(const absl::flat_hash_map<std::string, std::string>& blobs, v1::Capture* capture) {
   if (capture->content_hash().empty() || !capture->envelope_json().empty()) return;
   if (auto it = blobs.find(capture->content_hash()); it != blobs.end()) {
-    capture->set_envelope_json(std::string(it->second));
+    capture->set_envelope_json(it->second);
   }
 }
 
@@ -392,27 +390,18 @@ bool TraceStore::Contains(const std::string& trace_id, const std::string& source
 absl::StatusOr<std::vector<StoredEvent>> TraceStore::LoadTrace(const std::string& trace_id,
                                                                bool with_captures) const {
   std::vector<StoredEvent> events;
-  std::deque<std::string> chunks;  // kept while `blobs` points into them
-  absl::flat_hash_map<std::string_view, std::string_view> blobs;
-  const std::string prefix = TracePrefix(trace_id);
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kEvents)));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view value = it->value().ToStringView();
-    if (with_captures) value = chunks.emplace_back(value);
-    chunk::Reader reader(value);
-    for (chunk::Record r; reader.Next(&r);) {
-      if (r.kind == chunk::kBlob) {
-        if (with_captures) blobs.try_emplace(r.id, r.bytes);
-        continue;
-      }
-      StoredEvent stored;
-      stored.ingested_ns = r.ingested_ns;
-      if (!stored.event.ParseFromArray(r.bytes.data(), static_cast<int>(r.bytes.size()))) continue;
-      events.push_back(std::move(stored));
+  absl::flat_hash_map<std::string, std::string> blobs;  // content hash → capture bytes
+  const absl::Status status = impl_->ForEachRecord(trace_id, [&](const chunk::Record& r) {
+    if (r.kind == chunk::kBlob) {
+      if (with_captures) blobs.try_emplace(std::string(r.id), r.bytes);
+      return;
     }
-  }
-  if (!it->status().ok()) return FromRocks(it->status(), "reading trace " + trace_id);
+    StoredEvent stored;
+    stored.ingested_ns = r.ingested_ns;
+    if (!stored.event.ParseFromArray(r.bytes.data(), static_cast<int>(r.bytes.size()))) return;
+    events.push_back(std::move(stored));
+  });
+  if (!status.ok()) return status;
   if (events.empty()) return absl::NotFoundError("no trace " + trace_id);
   std::sort(events.begin(), events.end(), [](const StoredEvent& a, const StoredEvent& b) {
     if (a.event.time_ns() != b.event.time_ns()) return a.event.time_ns() < b.event.time_ns();

@@ -71,4 +71,17 @@ nlohmann::json SummaryJson(const v1::TraceSummary& s) {
           {"actors", std::vector<std::string>(s.actors().begin(), s.actors().end())}};
 }
 
+nlohmann::json DiffJson(const std::string& a, const std::string& b, const v1::DiffResponse& diff) {
+  nlohmann::json differences = nlohmann::json::array();
+  for (const v1::Difference& d : diff.differences()) {
+    differences.push_back({{"kind", d.kind()},
+                           {"actor", d.actor()},
+                           {"lineage", d.lineage()},
+                           {"path", d.path()},
+                           {"a", d.a()},
+                           {"b", d.b()}});
+  }
+  return {{"a", a}, {"b", b}, {"same", diff.same()}, {"differences", std::move(differences)}};
+}
+
 }  // namespace meshtrace

@@ -23,4 +23,8 @@ std::string TimeText(int64_t ns);
 // One row of a trace list.
 nlohmann::json SummaryJson(const v1::TraceSummary& summary);
 
+// The comparison of traces `a` and `b`: {a, b, same, differences: [{kind, actor, lineage,
+// path, a, b}]}.
+nlohmann::json DiffJson(const std::string& a, const std::string& b, const v1::DiffResponse& diff);
+
 }  // namespace meshtrace

@@ -414,21 +414,7 @@ int RunDiff(Global& g, const std::string& a, const std::string& b,
     }
   }
   if (format == "json") {
-    Json differences = Json::array();
-    for (const auto& d : diff->differences()) {
-      differences.push_back({{"kind", d.kind()},
-                             {"actor", d.actor()},
-                             {"lineage", d.lineage()},
-                             {"path", d.path()},
-                             {"a", d.a()},
-                             {"b", d.b()}});
-    }
-    std::cout << Json{{"a", r.a()},
-                      {"b", r.b()},
-                      {"same", diff->same()},
-                      {"differences", differences}}
-                     .dump(2)
-              << "\n";
+    std::cout << DiffJson(r.a(), r.b(), *diff).dump(2) << "\n";
   } else if (diff->same()) {
     std::cout << Green("same") << ": " << r.a() << " and " << r.b()
               << " took the same path with the same results\n";
