@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -20,7 +19,6 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -36,7 +34,8 @@ namespace {
 
 using namespace meshtrace;
 
-std::map<std::string, std::string> g_sidecar_env;  // --sidecar-env K=V (e.g. LD_PRELOAD)
+std::map<std::string, std::string> g_sidecar_env;
+constexpr int kInputPartitions = 32;  // --sidecar-env K=V (e.g. LD_PRELOAD)
 
 struct ProcStat {
   double cpu_seconds = 0;
@@ -102,6 +101,13 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   for (int i = 0; i < n; ++i)
     inputs.push_back(MakeEnvelope(i, payload_bytes, "echo-" + group_suffix));
   const std::string topic = "asya-echo-" + group_suffix;
+  // The whole input is in the topic before the sidecar starts, so nothing else runs while it
+  // is measured. librdkafka's mock broker keeps only ~5 MB per partition: the input is spread
+  // over kInputPartitions.
+  if (absl::Status st = testing::ProduceAll(brokers, topic, inputs, kInputPartitions); !st.ok()) {
+    std::fprintf(stderr, "filling the input topic failed: %s\n", st.ToString().c_str());
+    std::exit(1);
+  }
   testing::TempDir dir;
   const std::string bin = MESHTRACE_BIN_DIR;
   auto runtime = testing::Subprocess::Start(
@@ -117,27 +123,6 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   env.insert(g_sidecar_env.begin(), g_sidecar_env.end());
   auto sidecar = testing::Subprocess::Start({bin + "/meshtrace-sidecar"}, env);
   httplib::Client client("127.0.0.1", port);
-  // librdkafka's mock broker keeps only ~5 MB per partition and drops the oldest beyond, and
-  // keyless messages go to one partition at a time: the input is fed while the sidecar runs,
-  // at most 4,000 envelopes (~2.4 MB) ahead of it, so that nothing is dropped unread.
-  std::atomic<bool> done{false};
-  std::thread feeder([&] {
-    size_t sent = 0;
-    while (sent < inputs.size() && !done) {
-      double processed = Processed(client);
-      if (processed >= 0 && static_cast<double>(sent) - processed < 4000) {
-        size_t chunk = std::min<size_t>(1000, inputs.size() - sent);
-        std::vector<std::string> part(inputs.begin() + sent, inputs.begin() + sent + chunk);
-        if (absl::Status st = testing::ProduceAll(brokers, topic, part); !st.ok()) {
-          std::fprintf(stderr, "feeding the input topic failed: %s\n", st.ToString().c_str());
-          break;
-        }
-        sent += chunk;
-      } else {
-        absl::SleepFor(absl::Milliseconds(50));
-      }
-    }
-  });
   // Waits until `count` envelopes are processed; exits when progress stops for 30 s.
   auto wait_for = [&](double count) {
     double seen = 0, last = -1;
@@ -159,8 +144,6 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   double c1 = wait_for(n);
   absl::Time t1 = absl::Now();
   ProcStat end = ReadProc(sidecar->pid());
-  done = true;
-  feeder.join();
   result.envelopes_per_second = (c1 - c0) / absl::ToDoubleSeconds(t1 - t0);
   result.cpu_us_per_envelope = (end.cpu_seconds - start.cpu_seconds) * 1e6 / (c1 - c0);
   result.rss_mib = end.rss_kib / 1024;
@@ -204,7 +187,8 @@ int main(int argc, char** argv) {
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
   }
-  auto kafka = meshtrace::replayer::DevKafka::Start(1, {{"asya-echo-off", 4}, {"asya-echo-on", 4}});
+  auto kafka = meshtrace::replayer::DevKafka::Start(
+      1, {{"asya-echo-off", kInputPartitions}, {"asya-echo-on", kInputPartitions}});
   if (!kafka.ok()) return 1;
   const std::string brokers = (*kafka)->bootstraps();
   std::cout << "sidecar_bench: " << n << " envelopes of ~" << MakeEnvelope(0, payload_bytes).size()

@@ -177,27 +177,42 @@ class Exchange {
  public:
   enum class Outcome { kOk, kUnreachable, kTimeout, kNoReply, kNotHttp, kTooLarge };
 
-  Exchange(const std::string& socket_path, absl::Duration timeout)
-      : socket_path_(socket_path), deadline_(absl::Now() + timeout) {}
+  Exchange(const std::string& socket_path, std::string head, std::string body)
+      : socket_path_(socket_path), head_(std::move(head)), request_body_(std::move(body)) {}
   ~Exchange() {
     if (fd_ >= 0) close(fd_);
   }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
 
-  Outcome Run(std::string_view request_head, std::string_view body) {
+  // Connects and writes what the socket takes, without waiting. A connection the runtime has
+  // not accepted yet is queued by the kernel and takes the request all the same.
+  void Begin() {
     fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd_ < 0) return Fail(Outcome::kUnreachable, std::strerror(errno));
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, socket_path_.c_str(),
-                std::min(socket_path_.size() + 1, sizeof(addr.sun_path) - 1));
-    while (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) return Fail(Outcome::kUnreachable, std::strerror(errno));
+    if (fd_ < 0) {
+      failed_ = Fail(Outcome::kUnreachable, std::strerror(errno));
+      return;
+    }
+    addr_.sun_family = AF_UNIX;
+    std::memcpy(addr_.sun_path, socket_path_.c_str(),
+                std::min(socket_path_.size() + 1, sizeof(addr_.sun_path) - 1));
+    if (TryConnect() && !failed_) TryWrite();
+  }
+
+  // Waits until `deadline` for the connection, the rest of the request and the whole reply.
+  Outcome Finish(absl::Time deadline) {
+    deadline_ = deadline;
+    if (failed_) return *failed_;
+    while (!connected_) {
       // The listen backlog is full: the runtime is busy. Wait, bounded by the deadline.
       if (!WaitFor(POLLOUT)) return Fail(Outcome::kTimeout, "connect timed out");
       absl::SleepFor(absl::Microseconds(200));
+      TryConnect();
+      if (failed_) return *failed_;
     }
-    if (Outcome o = WriteAll(request_head, body); o != Outcome::kOk) return o;
+    while (!TryWrite()) {
+      if (!WaitFor(POLLOUT)) return Fail(Outcome::kTimeout, "request write timed out");
+    }
     return ReadResponse();
   }
 
@@ -223,31 +238,45 @@ class Exchange {
     }
   }
 
-  Outcome WriteAll(std::string_view head, std::string_view body) {
-    iovec parts[2] = {{const_cast<char*>(head.data()), head.size()},
-                      {const_cast<char*>(body.data()), body.size()}};
-    int index = 0;
-    while (index < 2) {
-      ssize_t n = writev(fd_, parts + index, 2 - index);
+  // True once connected, or once the connection failed (failed_ set).
+  bool TryConnect() {
+    while (connect(fd_, reinterpret_cast<sockaddr*>(&addr_), sizeof(addr_)) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return false;
+      failed_ = Fail(Outcome::kUnreachable, std::strerror(errno));
+      return true;
+    }
+    connected_ = true;
+    return true;
+  }
+
+  // Writes what the socket takes now; true once the whole request is written.
+  bool TryWrite() {
+    const size_t total = head_.size() + request_body_.size();
+    while (written_ < total) {
+      iovec parts[2];
+      size_t count = 0;
+      if (written_ < head_.size()) {
+        parts[count++] = {head_.data() + written_, head_.size() - written_};
+        parts[count++] = {request_body_.data(), request_body_.size()};
+      } else {
+        size_t at = written_ - head_.size();
+        parts[count++] = {request_body_.data() + at, request_body_.size() - at};
+      }
+      msghdr msg{};
+      msg.msg_iov = parts;
+      msg.msg_iovlen = count;
+      ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EINTR) continue;
-        if (errno == EAGAIN) {
-          if (!WaitFor(POLLOUT)) return Fail(Outcome::kTimeout, "request write timed out");
-          continue;
-        }
+        if (errno == EAGAIN) return false;
         // The runtime may answer and close before reading everything (e.g. a 400): read it.
-        return Outcome::kOk;
+        written_ = total;
+        return true;
       }
-      while (index < 2 && static_cast<size_t>(n) >= parts[index].iov_len) {
-        n -= parts[index].iov_len;
-        ++index;
-      }
-      if (index < 2) {
-        parts[index].iov_base = static_cast<char*>(parts[index].iov_base) + n;
-        parts[index].iov_len -= n;
-      }
+      written_ += static_cast<size_t>(n);
     }
-    return Outcome::kOk;
+    return true;
   }
 
   // Reads until the body is complete (by length, last chunk, or connection close).
@@ -361,30 +390,50 @@ class Exchange {
   }
 
   const std::string& socket_path_;
-  const absl::Time deadline_;
+  std::string head_;
+  std::string request_body_;
+  sockaddr_un addr_{};
+  absl::Time deadline_;
   int fd_ = -1;
+  bool connected_ = false;
+  size_t written_ = 0;
+  std::optional<Outcome> failed_;
   int status_ = 0;
   std::string content_type_;
   std::string body_;
   std::string error_;
 };
 
+class UdsCall : public RuntimeCall {
+ public:
+  UdsCall(const std::string& socket_path, std::string head, std::string body)
+      : exchange(socket_path, std::move(head), std::move(body)) {}
+  Exchange exchange;
+};
+
 class UdsRuntimeClient : public RuntimeClient {
  public:
   explicit UdsRuntimeClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
 
-  RuntimeReply Invoke(std::string_view envelope_json, absl::Duration timeout) override {
-    const absl::Time start = absl::Now();
+  std::unique_ptr<RuntimeCall> Start(std::string envelope_json) override {
     std::string head =
         "POST /invoke HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n" +
         extra_headers_ + "Content-Length: " + std::to_string(envelope_json.size()) + "\r\n\r\n";
-    Exchange exchange(socket_path_, timeout);
-    Exchange::Outcome outcome = exchange.Run(head, envelope_json);
+    auto call = std::make_unique<UdsCall>(socket_path_, std::move(head), std::move(envelope_json));
+    call->runtime_free = absl::Now();
+    call->exchange.Begin();
+    return call;
+  }
+
+  RuntimeReply Complete(RuntimeCall& base, absl::Duration timeout) override {
+    auto& call = static_cast<UdsCall&>(base);
+    Exchange& exchange = call.exchange;
+    Exchange::Outcome outcome = exchange.Finish(call.runtime_free + timeout);
     RuntimeReply reply =
         outcome == Exchange::Outcome::kOk
             ? InterpretResponse(exchange.status(), exchange.content_type(), exchange.body())
             : Failure(outcome, exchange.error());
-    reply.duration = absl::Now() - start;
+    reply.duration = absl::Now() - call.runtime_free;
     return reply;
   }
 
@@ -393,9 +442,9 @@ class UdsRuntimeClient : public RuntimeClient {
   }
 
   absl::Status Health(absl::Duration timeout) override {
-    Exchange exchange(socket_path_, timeout);
-    Exchange::Outcome outcome =
-        exchange.Run("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", "");
+    Exchange exchange(socket_path_, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", "");
+    exchange.Begin();
+    Exchange::Outcome outcome = exchange.Finish(absl::Now() + timeout);
     if (outcome != Exchange::Outcome::kOk) {
       return absl::UnavailableError("runtime /healthz: " + exchange.error());
     }

@@ -44,12 +44,32 @@ struct RuntimeReply {
 RuntimeReply InterpretResponse(int http_status, std::string_view content_type,
                                std::string_view body);
 
+// A POST /invoke that was started and not yet completed (RuntimeClient::Start).
+class RuntimeCall {
+ public:
+  virtual ~RuntimeCall() = default;
+  // When the runtime could begin on this call: Complete's timeout and the reply's duration
+  // count from here. Start sets it; a caller that started this call while the runtime was
+  // still busy with an earlier one moves it to when that one ended.
+  absl::Time runtime_free;
+};
+
 // Calls the actor's runtime. One instance per thread (not thread-safe).
 class RuntimeClient {
  public:
   virtual ~RuntimeClient() = default;
-  // POSTs `envelope_json` to /invoke; never fails as a call, the reply says what happened.
-  virtual RuntimeReply Invoke(std::string_view envelope_json, absl::Duration timeout) = 0;
+  // Starts POSTing `envelope_json` to /invoke without waiting for the runtime: connects and
+  // writes what the socket takes at once. The runtime may still be busy with an earlier call;
+  // a single-threaded runtime accepts this one after it, so calls are served in start order.
+  virtual std::unique_ptr<RuntimeCall> Start(std::string envelope_json) = 0;
+  // Completes a started call: finishes the request and reads the reply, for at most
+  // `timeout` from call.runtime_free. Never fails as a call; the reply says what happened.
+  virtual RuntimeReply Complete(RuntimeCall& call, absl::Duration timeout) = 0;
+  // Start then Complete.
+  RuntimeReply Invoke(std::string_view envelope_json, absl::Duration timeout) {
+    std::unique_ptr<RuntimeCall> call = Start(std::string(envelope_json));
+    return Complete(*call, timeout);
+  }
   // GET /healthz: OK when the runtime answers 200.
   virtual absl::Status Health(absl::Duration timeout) = 0;
   // Sends `name: value` with every later /invoke (e.g. x-meshtrace-replay on a replay).

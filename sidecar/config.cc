@@ -56,6 +56,8 @@ constexpr Setting kSettings[] = {
     {"MESHTRACE_REDACT", "header names and $.paths to hash; 'allow:' prefix = allow-list"},
     {"MESHTRACE_REDACT_KEY", "key of the redaction hash"},
     {"MESHTRACE_EVENT_BUFFER", "lifecycle events buffered at most (default 65536)"},
+    {"MESHTRACE_INVOKE_PIPELINE",
+     "1: one /invoke at a time; 2 (default): the next envelope waits at the runtime's socket"},
 };
 
 absl::Status Bad(const std::string& var, const std::string& value, const std::string& accepts) {
@@ -224,6 +226,11 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     auto n = ParseCount("MESHTRACE_EVENT_BUFFER", *v, 1, 100'000'000);
     if (!n.ok()) return n.status();
     c->event_buffer = *n;
+  }
+  if (auto* v = get("MESHTRACE_INVOKE_PIPELINE"); v != nullptr && !v->empty()) {
+    auto n = ParseCount("MESHTRACE_INVOKE_PIPELINE", *v, 1, 2);
+    if (!n.ok()) return n.status();
+    c->invoke_pipeline = static_cast<int>(*n);
   }
   return absl::OkStatus();
 }

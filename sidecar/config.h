@@ -41,6 +41,10 @@ struct SidecarConfig {
   std::string redact;
   std::string redact_key;
   size_t event_buffer = 65536;
+  // /invoke calls in flight: 2 starts the next envelope's call (connect + request) while the
+  // runtime still works on the current one; the runtime still serves them one at a time, in
+  // order. Envelopes with a deadline_at always wait for a free runtime (SLA check as Asya).
+  int invoke_pipeline = 2;
   std::string pod;  // HOSTNAME
 
   std::string socket_path() const { return socket_dir + "/asya-runtime.sock"; }

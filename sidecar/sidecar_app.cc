@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <deque>
 #include <iostream>
 #include <thread>
 
@@ -223,47 +224,85 @@ struct SidecarApp::Impl {
     emitter->Emit(std::move(event));
   }
 
-  // Processes one message; returns false when the sidecar must stop (fatal), with *exit_code.
-  bool Process(KafkaQueue::Message& message, int* exit_code) {
+  // An accepted envelope whose /invoke call was started and is not completed yet.
+  struct InFlight {
+    KafkaQueue::Message message;
+    Accepted accepted;
+    absl::Time start;        // when its processing began
+    absl::Duration timeout;  // the actor timeout, or less when its SLA leaves less
+    std::unique_ptr<RuntimeCall> call;
+  };
+  std::deque<InFlight> in_flight;  // in start order; the runtime serves them in this order
+  absl::Time runtime_free = absl::InfinitePast();  // when the last completed call ended
+
+  // Each of these returns false when the sidecar must stop (fatal), with *exit_code.
+
+  // Takes one message in: rejects it, expires it (SLA), or starts its /invoke call.
+  bool Intake(KafkaQueue::Message& message, int* exit_code) {
     const absl::Time start = absl::Now();
-    metrics->SetActive(1);
-    Decision decision;
-    std::string trace_id;
-    const Envelope* source = nullptr;
-    std::optional<Accepted> accepted;
     auto intake =
         config.is_end_actor ? router.AcceptAtEnd(message.value) : router.Accept(message.value);
     if (auto* rejected = std::get_if<Decision>(&intake)) {
-      decision = std::move(*rejected);
-      trace_id = decision.outgoing.empty() ? "" : TraceIdOf(decision.outgoing[0].envelope);
+      if (!CompleteAll(exit_code)) return false;  // outcomes stay in arrival order
+      Decision decision = std::move(*rejected);
+      const std::string trace_id =
+          decision.outgoing.empty() ? "" : TraceIdOf(decision.outgoing[0].envelope);
       const std::string envelope_id =
           decision.outgoing.empty() ? "" : decision.outgoing[0].envelope.id;
       LogEnvelope(LogLevel::kWarn, "rejected (" + decision.failed_reason + "): " + decision.summary,
                   trace_id, envelope_id);
       EmitRejected(message, decision, trace_id);
-    } else {
-      accepted = std::move(std::get<Accepted>(intake));
-      trace_id = accepted->trace_id;
-      source = &accepted->envelope;
-      EmitReceived(message, *accepted);
-      absl::Duration timeout;
-      std::optional<Decision> expired =
-          config.is_end_actor ? std::nullopt
-                              : router.CheckDeadline(*accepted, config.actor_timeout, &timeout);
-      if (config.is_end_actor) timeout = config.actor_timeout;
-      if (expired.has_value()) {
-        decision = std::move(*expired);
-      } else {
-        std::string body = SerializeEnvelope(accepted->envelope);
-        RuntimeReply reply = runtime->Invoke(body, timeout);
-        if (reply.kind == RuntimeReply::Kind::kTimeout && reply.error.has_value()) {
-          reply.error->message = "Runtime timeout exceeded after " + absl::FormatDuration(timeout);
-        }
-        metrics->RuntimeTime(reply.duration);
-        EmitRuntimeResult(trace_id, accepted->envelope, reply);
-        decision = config.is_end_actor ? router.Terminate(*accepted, reply)
-                                       : router.Route(*accepted, reply);
+      return Conclude(message, start, trace_id, nullptr, decision, exit_code);
+    }
+    Accepted accepted = std::move(std::get<Accepted>(intake));
+    EmitReceived(message, accepted);
+    absl::Duration timeout = config.actor_timeout;
+    if (!config.is_end_actor && accepted.deadline.has_value()) {
+      // The SLA is checked when the runtime is free to take the envelope, as with one call at
+      // a time: a call queued behind another could otherwise run past its deadline.
+      if (!CompleteAll(exit_code)) return false;
+      if (std::optional<Decision> expired =
+              router.CheckDeadline(accepted, config.actor_timeout, &timeout)) {
+        return Conclude(message, start, accepted.trace_id, &accepted, *expired, exit_code);
       }
+    }
+    std::unique_ptr<RuntimeCall> call = runtime->Start(SerializeEnvelope(accepted.envelope));
+    in_flight.push_back(
+        InFlight{std::move(message), std::move(accepted), start, timeout, std::move(call)});
+    metrics->SetActive(static_cast<int64_t>(in_flight.size()));
+    return true;
+  }
+
+  // Waits for the oldest call's reply and routes it.
+  bool CompleteOldest(int* exit_code) {
+    InFlight f = std::move(in_flight.front());
+    in_flight.pop_front();
+    // The runtime took this call when it finished the one before: count from there.
+    f.call->runtime_free = std::max(f.call->runtime_free, runtime_free);
+    RuntimeReply reply = runtime->Complete(*f.call, f.timeout);
+    runtime_free = absl::Now();
+    if (reply.kind == RuntimeReply::Kind::kTimeout && reply.error.has_value()) {
+      reply.error->message = "Runtime timeout exceeded after " + absl::FormatDuration(f.timeout);
+    }
+    metrics->RuntimeTime(reply.duration);
+    EmitRuntimeResult(f.accepted.trace_id, f.accepted.envelope, reply);
+    Decision decision =
+        config.is_end_actor ? router.Terminate(f.accepted, reply) : router.Route(f.accepted, reply);
+    return Conclude(f.message, f.start, f.accepted.trace_id, &f.accepted, decision, exit_code);
+  }
+
+  bool CompleteAll(int* exit_code) {
+    while (!in_flight.empty()) {
+      if (!CompleteOldest(exit_code)) return false;
+    }
+    return true;
+  }
+
+  // Sends what `decision` says, counts it and marks the message done for the commit.
+  // `accepted` is null for a rejected message.
+  bool Conclude(KafkaQueue::Message& message, absl::Time start, const std::string& trace_id,
+                const Accepted* accepted, const Decision& decision, int* exit_code) {
+    if (accepted != nullptr) {
       if (config.is_end_actor) {
         EmitTerminated(trace_id, *accepted, accepted->status.phase, accepted->status.reason);
       } else if (decision.paused && decision.outgoing.empty()) {
@@ -273,6 +312,7 @@ struct SidecarApp::Impl {
       LogEnvelope(decision.failed_reason.empty() ? LogLevel::kInfo : LogLevel::kWarn,
                   decision.summary, trace_id, accepted->envelope.id);
     }
+    const Envelope* source = accepted != nullptr ? &accepted->envelope : nullptr;
     if (auto s = Deliver(message.ticket, trace_id, source, decision); !s.ok()) {
       LogEnvelope(LogLevel::kError, "cannot deliver: " + std::string(s.message()), trace_id,
                   source != nullptr ? source->id : "");
@@ -282,7 +322,7 @@ struct SidecarApp::Impl {
     Count(decision);
     queue->Finish(message.ticket);
     metrics->ProcessingTime(absl::Now() - start);
-    metrics->SetActive(0);
+    metrics->SetActive(static_cast<int64_t>(in_flight.size()));
     if (decision.exit_after) {
       Log(LogLevel::kError,
           "runtime timeout: exiting after delivering the error envelope "
@@ -381,18 +421,31 @@ int SidecarApp::Run() {
       {{"actor", config_.actor}});
   started_.Notify();
 
+  // With a pipeline of 2, the next message is taken in and its call started before the
+  // current call completes, so the runtime finds it waiting when it is done.
+  const size_t pipeline = static_cast<size_t>(config_.invoke_pipeline);
   int exit_code = 0;
-  while (!stop_.load()) {
-    absl::Time poll_start = absl::Now();
-    auto message = s.queue->Poll(absl::Milliseconds(100));
-    if (!message.ok()) {
-      Log(LogLevel::kError, std::string(message.status().message()));
-      exit_code = 1;
-      break;
+  while (true) {
+    const bool stopping = stop_.load();
+    if (stopping && s.in_flight.empty()) break;
+    bool took = false;
+    if (!stopping && s.in_flight.size() < pipeline) {
+      absl::Time poll_start = absl::Now();
+      auto message =
+          s.queue->Poll(s.in_flight.empty() ? absl::Milliseconds(100) : absl::ZeroDuration());
+      if (!message.ok()) {
+        Log(LogLevel::kError, std::string(message.status().message()));
+        exit_code = 1;
+        break;
+      }
+      if (message->has_value()) {
+        took = true;
+        metrics_->Received((*message)->value.size(), absl::Now() - poll_start);
+        if (!s.Intake(**message, &exit_code)) break;
+      }
     }
-    if (message->has_value()) {
-      metrics_->Received((*message)->value.size(), absl::Now() - poll_start);
-      if (!s.Process(**message, &exit_code)) break;
+    if (!s.in_flight.empty() && (!took || s.in_flight.size() >= pipeline)) {
+      if (!s.CompleteOldest(&exit_code)) break;
     }
     s.queue->Service();
     if (!s.queue->delivery_error().ok()) {

@@ -151,11 +151,41 @@ TEST_F(RuntimeClientTest, HangIsTimeout) {
   EXPECT_GE(reply.duration, absl::Milliseconds(250));
 }
 
+// Two calls started back to back: the single-threaded runtime takes the second when the first
+// is done. The second's timeout counts from then (RuntimeCall::runtime_free), not from its
+// start, so a 400 ms timeout holds for a 300 ms handler queued behind another 300 ms call.
+TEST_F(RuntimeClientTest, StartedCallsAreServedInOrderAndTimedFromWhenTheRuntimeTookThem) {
+  StartRuntime({"--handler", "slow", "--sleep-ms", "300"});
+  std::string first = kEnvelope, second = kEnvelope;
+  first.replace(first.find("\"k\":1"), 5, "\"k\":\"A\"");
+  second.replace(second.find("\"k\":1"), 5, "\"k\":\"B\"");
+  std::unique_ptr<RuntimeCall> a = client_->Start(first);
+  std::unique_ptr<RuntimeCall> b = client_->Start(second);
+  RuntimeReply ra = client_->Complete(*a, absl::Seconds(2));
+  ASSERT_EQ(ra.kind, RuntimeReply::Kind::kFrames) << ra.error->message;
+  b->runtime_free = std::max(b->runtime_free, absl::Now());
+  RuntimeReply rb = client_->Complete(*b, absl::Milliseconds(400));
+  ASSERT_EQ(rb.kind, RuntimeReply::Kind::kFrames) << rb.error->message;
+  EXPECT_EQ(nlohmann::json::parse(ra.frames[0])["payload"]["k"], "A");
+  EXPECT_EQ(nlohmann::json::parse(rb.frames[0])["payload"]["k"], "B");
+  EXPECT_GE(rb.duration, absl::Milliseconds(250));
+  EXPECT_LT(rb.duration, absl::Milliseconds(400));
+
+  // Counted from its start instead, the same wait is a timeout.
+  a = client_->Start(first);
+  b = client_->Start(second);
+  ASSERT_EQ(client_->Complete(*a, absl::Seconds(2)).kind, RuntimeReply::Kind::kFrames);
+  EXPECT_EQ(client_->Complete(*b, absl::Milliseconds(400)).kind, RuntimeReply::Kind::kTimeout);
+}
+
 TEST_F(RuntimeClientTest, MissingSocketIsUnreachable) {
   client_ = NewUdsRuntimeClient(dir_.File("asya-runtime.sock"));
   RuntimeReply reply = Invoke();
   EXPECT_EQ(reply.kind, RuntimeReply::Kind::kUnreachable);
   EXPECT_FALSE(client_->Health(absl::Seconds(1)).ok());
+  // A started call fails the same way when completed.
+  std::unique_ptr<RuntimeCall> call = client_->Start(kEnvelope);
+  EXPECT_EQ(client_->Complete(*call, absl::Seconds(1)).kind, RuntimeReply::Kind::kUnreachable);
 }
 
 TEST_F(RuntimeClientTest, RuntimeRemovesSocketAndReadyFileOnSigterm) {

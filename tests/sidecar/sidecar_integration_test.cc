@@ -241,6 +241,40 @@ TEST_F(SidecarIntegrationTest, CollectorDownAndBackLosesNoEventAndBrokerOutageLo
   EXPECT_EQ(c.Stop(), 0);
 }
 
+// With two /invoke calls in flight (the default), an envelope with an SLA still waits for a
+// free runtime: its deadline is checked when the runtime could take it. e-2 arrives with 1.8 s
+// left while the 1 s call for e-1 runs, so when the runtime is free less than the 1 s margin is
+// left: it goes to x-sink as failed/Timeout without calling the runtime. Queued at once behind
+// e-1, it would have run and succeeded.
+TEST_F(SidecarIntegrationTest, PipelinedSidecarChecksAnSlaWhenTheRuntimeIsFree) {
+  Actor c("c", brokers(), "", {"--handler", "slow", "--sleep-ms", "1000"});
+  ASSERT_TRUE(c.WaitStarted());
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", {Envelope("w-0", {"c"})}).ok());
+  ASSERT_EQ(testing::ConsumeAll(brokers(), "asya-t-x-sink", 1, absl::Seconds(20)).size(), 1u);
+
+  const std::string deadline = absl::FormatTime(
+      absl::RFC3339_full, absl::Now() + absl::Milliseconds(1800), absl::UTCTimeZone());
+  std::string with_sla = Envelope("e-2", {"c"});
+  with_sla.insert(with_sla.rfind(",\"payload\""),
+                  R"(,"status":{"deadline_at":")" + deadline + "\"}");
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", {Envelope("e-1", {"c"}), with_sla}).ok());
+  std::vector<std::string> sink =
+      testing::ConsumeAll(brokers(), "asya-t-x-sink", 3, absl::Seconds(20));
+  ASSERT_EQ(sink.size(), 3u);
+  std::map<std::string, Json> by_id;
+  for (const std::string& s : sink) {
+    Json e = Json::parse(s);
+    by_id[e["id"].get<std::string>()] = e;
+  }
+  EXPECT_EQ(by_id["e-1"]["status"]["phase"], "succeeded");
+  EXPECT_EQ(by_id["e-2"]["status"]["phase"], "failed");
+  EXPECT_EQ(by_id["e-2"]["status"]["reason"], "Timeout");
+  EXPECT_EQ(
+      Metric(c.Metrics(), R"(asya_actor_messages_processed_total{queue="c",status="sla_expired"})"),
+      1);
+  EXPECT_EQ(c.Stop(), 0);
+}
+
 class SidecarProcessTest : public SidecarIntegrationTest {
  protected:
   std::map<std::string, std::string> Env(const std::string& actor) {

@@ -16,10 +16,13 @@ absl::Status ProduceAll(const std::string& brokers, const std::string& topic,
   conf->set("log_level", "3", err);
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
   if (!producer) return absl::InternalError(err);
-  for (const std::string& value : values) {
+  for (size_t i = 0; i < values.size(); ++i) {
+    const std::string& value = values[i];
+    const int32_t partition =
+        partitions > 0 ? static_cast<int32_t>(i % partitions) : RdKafka::Topic::PARTITION_UA;
     while (true) {
       auto code =
-          producer->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          producer->produce(topic, partition, RdKafka::Producer::RK_MSG_COPY,
                             const_cast<char*>(value.data()), value.size(), nullptr, 0, 0, nullptr);
       if (code == RdKafka::ERR_NO_ERROR) break;
       if (code != RdKafka::ERR__QUEUE_FULL) return absl::InternalError(RdKafka::err2str(code));
