@@ -57,7 +57,7 @@ constexpr Setting kSettings[] = {
     {"MESHTRACE_REDACT_KEY", "key of the redaction hash"},
     {"MESHTRACE_EVENT_BUFFER", "lifecycle events buffered at most (default 65536)"},
     {"MESHTRACE_INVOKE_PIPELINE",
-     "1: one /invoke at a time; 2 (default): the next envelope waits at the runtime's socket"},
+     "/invoke calls in flight, 1-16 (default 6); 1 = one at a time, as Asya's sidecar"},
 };
 
 absl::Status Bad(const std::string& var, const std::string& value, const std::string& accepts) {
@@ -228,7 +228,7 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     c->event_buffer = *n;
   }
   if (auto* v = get("MESHTRACE_INVOKE_PIPELINE"); v != nullptr && !v->empty()) {
-    auto n = ParseCount("MESHTRACE_INVOKE_PIPELINE", *v, 1, 2);
+    auto n = ParseCount("MESHTRACE_INVOKE_PIPELINE", *v, 1, 16);
     if (!n.ok()) return n.status();
     c->invoke_pipeline = static_cast<int>(*n);
   }

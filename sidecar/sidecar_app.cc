@@ -421,30 +421,39 @@ int SidecarApp::Run() {
       {{"actor", config_.actor}});
   started_.Notify();
 
-  // With a pipeline of 2, the next message is taken in and its call started before the
-  // current call completes, so the runtime finds it waiting when it is done.
+  // Calls are started in bursts: when no more than `low` are left in flight, a call is started
+  // for every message at hand, up to `pipeline`. The runtime then finds the next call waiting
+  // when it is done, and a runtime that went idle is woken once per burst, not once per call.
   const size_t pipeline = static_cast<size_t>(config_.invoke_pipeline);
+  const size_t low = pipeline / 2;
   int exit_code = 0;
-  while (true) {
+  bool fatal = false;
+  while (!fatal) {
     const bool stopping = stop_.load();
     if (stopping && s.in_flight.empty()) break;
     bool took = false;
-    if (!stopping && s.in_flight.size() < pipeline) {
+    const bool refill = !stopping && s.in_flight.size() <= low;
+    while (refill && s.in_flight.size() < pipeline) {
+      // Waits only when nothing is in flight.
       absl::Time poll_start = absl::Now();
       auto message =
           s.queue->Poll(s.in_flight.empty() ? absl::Milliseconds(100) : absl::ZeroDuration());
       if (!message.ok()) {
         Log(LogLevel::kError, std::string(message.status().message()));
         exit_code = 1;
+        fatal = true;
         break;
       }
-      if (message->has_value()) {
-        took = true;
-        metrics_->Received((*message)->value.size(), absl::Now() - poll_start);
-        if (!s.Intake(**message, &exit_code)) break;
+      if (!message->has_value()) break;
+      took = true;
+      metrics_->Received((*message)->value.size(), absl::Now() - poll_start);
+      if (!s.Intake(**message, &exit_code)) {
+        fatal = true;
+        break;
       }
     }
-    if (!s.in_flight.empty() && (!took || s.in_flight.size() >= pipeline)) {
+    if (fatal) break;
+    if (!s.in_flight.empty() && (!took || s.in_flight.size() > low)) {
       if (!s.CompleteOldest(&exit_code)) break;
     }
     s.queue->Service();

@@ -69,8 +69,8 @@ TEST(SidecarConfigTest, HelpExitsZeroAndUnknownFlagsTwo) {
   EXPECT_EQ(Load({"--no-such-flag"}, {{"ASYA_ACTOR_NAME", "a"}}).exit_code, 2);
 }
 
-TEST(SidecarConfigTest, InvokePipelineDefaultsToTwoAndTakesOne) {
-  EXPECT_EQ(Load({}, {{"ASYA_ACTOR_NAME", "a"}}).config.invoke_pipeline, 2);
+TEST(SidecarConfigTest, InvokePipelineDefaultsToSixAndTakesOne) {
+  EXPECT_EQ(Load({}, {{"ASYA_ACTOR_NAME", "a"}}).config.invoke_pipeline, 6);
   ConfigResult one = Load({}, {{"ASYA_ACTOR_NAME", "a"}, {"MESHTRACE_INVOKE_PIPELINE", "1"}});
   EXPECT_EQ(one.exit_code, 0) << one.message;
   EXPECT_EQ(one.config.invoke_pipeline, 1);
@@ -80,7 +80,7 @@ TEST(SidecarConfigTest, BadNumbersAndDurationsNameTheVariable) {
   for (auto [var, value] :
        std::vector<std::pair<std::string, std::string>>{{"MESHTRACE_CAPTURE_MAX_BYTES", "12"},
                                                         {"MESHTRACE_EVENT_BUFFER", "lots"},
-                                                        {"MESHTRACE_INVOKE_PIPELINE", "3"},
+                                                        {"MESHTRACE_INVOKE_PIPELINE", "17"},
                                                         {"ASYA_RUNTIME_READY_TIMEOUT", "-5s"},
                                                         {"ASYA_METRICS_NAMESPACE", "asya-actor"},
                                                         {"ASYA_LOG_LEVEL", "verbose"}}) {

@@ -241,8 +241,8 @@ TEST_F(SidecarIntegrationTest, CollectorDownAndBackLosesNoEventAndBrokerOutageLo
   EXPECT_EQ(c.Stop(), 0);
 }
 
-// With two /invoke calls in flight (the default), an envelope with an SLA still waits for a
-// free runtime: its deadline is checked when the runtime could take it. e-2 arrives with 1.8 s
+// With /invoke calls pipelined (the default), an envelope with an SLA still waits for a free
+// runtime: its deadline is checked when the runtime could take it. e-2 arrives with 1.8 s
 // left while the 1 s call for e-1 runs, so when the runtime is free less than the 1 s margin is
 // left: it goes to x-sink as failed/Timeout without calling the runtime. Queued at once behind
 // e-1, it would have run and succeeded.
@@ -328,6 +328,30 @@ TEST_F(SidecarProcessTest, KillNineMidStreamLosesNoEnvelope) {
   EXPECT_EQ(ids.size(), static_cast<size_t>(kCount));
   again.Signal(SIGTERM);
   EXPECT_EQ(*again.Wait(absl::Seconds(30)), 0);
+}
+
+// Six envelopes at once, pipelined: each waits at the runtime's socket behind the others, up to
+// 1 s, yet each 200 ms call holds its 300 ms actor timeout, which counts from when the runtime
+// took the call. All go to x-sink in their order and the sidecar stays up.
+TEST_F(SidecarProcessTest, PipelinedCallsCountTheirTimeoutFromWhenTheRuntimeTookThem) {
+  testing::Subprocess runtime = Runtime({"--handler", "slow", "--sleep-ms", "200"});
+  auto env = Env("c");
+  env["ASYA_RESILIENCY_ACTOR_TIMEOUT"] = "300ms";
+  env["MESHTRACE_INVOKE_PIPELINE"] = "6";
+  testing::Subprocess sidecar = Sidecar(env);
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 6; ++i) inputs.push_back(Envelope("p-" + std::to_string(i), {"c"}));
+  ASSERT_TRUE(testing::ProduceAll(brokers(), "asya-t-c", inputs).ok());
+  auto sink = testing::ConsumeAll(brokers(), "asya-t-x-sink", 6, absl::Seconds(30));
+  ASSERT_EQ(sink.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    Json e = Json::parse(sink[i]);
+    EXPECT_EQ(e["id"], "p-" + std::to_string(i));
+    EXPECT_EQ(e["status"]["phase"], "succeeded");
+  }
+  EXPECT_TRUE(testing::ConsumeAll(brokers(), "asya-t-x-sump", 1, absl::Seconds(1)).empty());
+  sidecar.Signal(SIGTERM);
+  EXPECT_EQ(*sidecar.Wait(absl::Seconds(30)), 0);
 }
 
 TEST_F(SidecarProcessTest, RuntimeTimeoutSendsToSumpThenExitsOne) {
