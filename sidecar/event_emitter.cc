@@ -14,6 +14,27 @@ namespace meshtrace::sidecar {
 namespace {
 
 constexpr size_t kMaxBatchesInFlight = 64;
+// Sealed early when this large: the collector takes messages up to gRPC's default 4 MiB.
+constexpr size_t kMaxBatchBytes = 1u << 20;
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+// A batch is kept as its `EventBatch` wire encoding, built as events are emitted: each event
+// is appended as a `events` (field 2) record, and `batch_id` (field 1) goes last when the batch
+// is sealed (protobuf fields may come in any order). Nothing is built, copied into a batch or
+// serialised again to send it, and an acknowledged batch is one string to free.
+struct Batch {
+  uint64_t id = 0;
+  size_t events = 0;
+  std::string bytes;
+};
+using BatchPtr = std::shared_ptr<const Batch>;
 
 class GrpcEventEmitter : public EventEmitter {
  public:
@@ -26,23 +47,32 @@ class GrpcEventEmitter : public EventEmitter {
       credentials = grpc::SslCredentials(ssl);
     }
     channel_ = grpc::CreateChannel(options_.collector, credentials);
-    stub_ = v1::Collector::NewStub(channel_);
     sender_ = std::thread([this] { SendLoop(); });
   }
 
   ~GrpcEventEmitter() override { Stop(absl::ZeroDuration()); }
 
-  void Emit(v1::LifecycleEvent event) override {
+  void Emit(const v1::LifecycleEvent& event) override {
+    const size_t size = event.ByteSizeLong();
+    bool stopping = false;
     {
       absl::MutexLock lock(&mu_);
+      stopping = stopping_;
       if (!stopping_ && buffered_ < options_.buffer_events) {
-        pending_.push_back(std::move(event));
+        std::string& out = open_.bytes;
+        AppendVarint((2 << 3) | 2, &out);  // field 2, length-delimited
+        AppendVarint(size, &out);
+        const size_t at = out.size();
+        out.resize(at + size);
+        event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + at));
+        ++open_.events;
         ++buffered_;
+        if (open_.events >= options_.max_batch || out.size() >= kMaxBatchBytes) Seal();
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
         return;
       }
     }
-    metrics_->EventsDropped("buffer_full", 1);
+    metrics_->EventsDropped(stopping ? "shutdown" : "buffer_full", 1);
   }
 
   void Stop(absl::Duration timeout) override {
@@ -65,25 +95,23 @@ class GrpcEventEmitter : public EventEmitter {
   uint64_t acknowledged() const override { return acknowledged_.load(); }
 
  private:
-  // Immutable once built; shared by the unacknowledged list and the writer (no copies).
-  struct Batch {
-    uint64_t id;
-    v1::EventBatch message;
-  };
-  using BatchPtr = std::shared_ptr<const Batch>;
+  // Closes the open batch: it gets its id and waits to be sent.
+  void Seal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    open_.id = ++next_batch_id_;
+    AppendVarint((1 << 3) | 0, &open_.bytes);  // field 1, varint
+    AppendVarint(open_.id, &open_.bytes);
+    sealed_.push_back(std::make_shared<const Batch>(std::move(open_)));
+    open_ = Batch{};
+  }
 
-  // Moves up to max_batch pending events into a new unacknowledged batch.
+  // The next batch to send (sealing the open one when nothing else waits); it stays
+  // unacknowledged until its Ack.
   BatchPtr TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (pending_.empty() || unacked_.size() >= kMaxBatchesInFlight) return nullptr;
-    auto batch = std::make_shared<Batch>();
-    batch->id = ++next_batch_id_;
-    batch->message.set_batch_id(batch->id);
-    size_t n = std::min(pending_.size(), options_.max_batch);
-    batch->message.mutable_events()->Reserve(static_cast<int>(n));
-    for (size_t i = 0; i < n; ++i) {
-      batch->message.add_events()->Swap(&pending_.front());
-      pending_.pop_front();
-    }
+    if (unacked_.size() >= kMaxBatchesInFlight) return nullptr;
+    if (sealed_.empty() && open_.events > 0) Seal();
+    if (sealed_.empty()) return nullptr;
+    BatchPtr batch = std::move(sealed_.front());
+    sealed_.pop_front();
     unacked_.push_back(batch);
     return batch;
   }
@@ -92,34 +120,53 @@ class GrpcEventEmitter : public EventEmitter {
     return stopping_ && (buffered_ == 0 || absl::Now() >= drain_deadline_);
   }
 
+  static bool Write(grpc::ClientReaderWriter<grpc::ByteBuffer, v1::Ack>* stream,
+                    const Batch& batch) {
+    grpc::Slice slice(batch.bytes);
+    grpc::ByteBuffer buffer(&slice, 1);
+    return stream->Write(buffer);
+  }
+
+  // Applies one Ack. The batch is freed after the lock is released.
+  void Acknowledge(const v1::Ack& ack) {
+    BatchPtr done;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
+        if ((*it)->id != ack.batch_id()) continue;
+        done = std::move(*it);
+        unacked_.erase(it);
+        buffered_ -= done->events;
+        metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
+        break;
+      }
+    }
+    if (done == nullptr) return;
+    acknowledged_ += done->events;
+    metrics_->EventsEmitted(ack.accepted() + ack.duplicates());
+    if (ack.rejected_size() > 0) {
+      metrics_->EventsDropped("rejected", ack.rejected_size());
+      Log(LogLevel::kWarn, "collector rejected " + std::to_string(ack.rejected_size()) +
+                               " events, first: " + ack.rejected(0).message());
+    }
+  }
+
   // One stream's life: resend what is unacknowledged, then send new batches until the stream
   // breaks or the emitter stops.
   void RunStream() {
     grpc::ClientContext context;
     if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
-    std::unique_ptr<grpc::ClientReaderWriter<v1::EventBatch, v1::Ack>> stream =
-        stub_->Ingest(&context);
+    // Collector.Ingest with the batches written as the bytes they already are (the generated
+    // stub would take an EventBatch message and serialise it again).
+    static const grpc::internal::RpcMethod kIngest("/meshtrace.v1.Collector/Ingest",
+                                                   grpc::internal::RpcMethod::BIDI_STREAMING);
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, v1::Ack>> stream(
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, v1::Ack>::Create(
+            channel_.get(), kIngest, &context));
     std::atomic<bool> broken{false};
     std::thread reader([&] {
       v1::Ack ack;
-      while (stream->Read(&ack)) {
-        absl::MutexLock lock(&mu_);
-        for (auto it = unacked_.begin(); it != unacked_.end(); ++it) {
-          if ((*it)->id != ack.batch_id()) continue;
-          size_t n = (*it)->message.events_size();
-          buffered_ -= n;
-          acknowledged_ += n;
-          metrics_->EventsEmitted(ack.accepted() + ack.duplicates());
-          if (ack.rejected_size() > 0) {
-            metrics_->EventsDropped("rejected", ack.rejected_size());
-            Log(LogLevel::kWarn, "collector rejected " + std::to_string(ack.rejected_size()) +
-                                     " events, first: " + ack.rejected(0).message());
-          }
-          metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
-          unacked_.erase(it);
-          break;
-        }
-      }
+      while (stream->Read(&ack)) Acknowledge(ack);
       broken = true;
     });
 
@@ -130,23 +177,22 @@ class GrpcEventEmitter : public EventEmitter {
     }
     bool ok = true;
     for (const BatchPtr& batch : resend) {
-      if (!(ok = stream->Write(batch->message))) break;
+      if (!(ok = Write(stream.get(), *batch))) break;
     }
     while (ok && !broken) {
       BatchPtr batch;
       {
         absl::MutexLock lock(&mu_);
-        // Wake for a full batch or once per flush interval, not for every event: a wake-up
+        // Wake for a sealed batch or once per flush interval, not for every event: a wake-up
         // per event costs the processing thread more than building the event does.
-        auto full = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return Done() ||
-                 (pending_.size() >= options_.max_batch && unacked_.size() < kMaxBatchesInFlight);
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return Done() || (!sealed_.empty() && unacked_.size() < kMaxBatchesInFlight);
         };
-        mu_.AwaitWithTimeout(absl::Condition(&full), options_.flush_interval);
+        mu_.AwaitWithTimeout(absl::Condition(&ready), options_.flush_interval);
         if (Done()) break;
         batch = TakeBatch();
       }
-      if (batch != nullptr) ok = stream->Write(batch->message);
+      if (batch != nullptr) ok = Write(stream.get(), *batch);
     }
     if (ok && !broken) {
       stream->WritesDone();
@@ -180,12 +226,12 @@ class GrpcEventEmitter : public EventEmitter {
   const EmitterOptions options_;
   SidecarMetrics* const metrics_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Collector::Stub> stub_;
 
   mutable absl::Mutex mu_;
-  std::deque<v1::LifecycleEvent> pending_ ABSL_GUARDED_BY(mu_);
-  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);
-  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;  // pending + unacknowledged events
+  Batch open_ ABSL_GUARDED_BY(mu_);                    // being filled by Emit
+  std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);   // waiting to be sent
+  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);  // sent, not acknowledged
+  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;           // events in all three
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -20,15 +20,16 @@ struct EmitterOptions {
   absl::Duration max_backoff = absl::Seconds(2);
 };
 
-// Sends lifecycle events to the collector in the background. Emit() never blocks: events go
-// into a bounded buffer that a sender thread drains into `Collector.Ingest` batches; batches
-// stay buffered until acknowledged and are resent after a reconnect (the collector drops
+// Sends lifecycle events to the collector in the background. Emit() never blocks: events are
+// encoded into a bounded buffer that a sender thread drains into `Collector.Ingest` batches;
+// batches stay buffered until acknowledged and are resent after a reconnect (the collector drops
 // duplicates). When the buffer is full, new events are dropped and counted
 // (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}). Thread-safe.
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;
-  virtual void Emit(v1::LifecycleEvent event) = 0;
+  // Encodes `event` into the buffer at once: the caller may reuse it.
+  virtual void Emit(const v1::LifecycleEvent& event) = 0;
   // Sends what is buffered for up to `timeout`, then stops the sender. Events still
   // unacknowledged are dropped and counted (reason "shutdown").
   virtual void Stop(absl::Duration timeout) = 0;

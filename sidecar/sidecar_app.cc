@@ -71,8 +71,13 @@ struct SidecarApp::Impl {
 
   bool events() const { return emitter != nullptr; }
 
-  v1::LifecycleEvent Event(const std::string& trace_id, const Envelope* envelope) {
-    v1::LifecycleEvent event;
+  // One event message, reused for every event (Emit encodes it at once): its strings keep
+  // their buffers from one event to the next.
+  v1::LifecycleEvent scratch;
+
+  v1::LifecycleEvent& Event(const std::string& trace_id, const Envelope* envelope) {
+    v1::LifecycleEvent& event = scratch;
+    event.Clear();
     event.set_source_id(source_id);
     event.set_sequence(++sequence);
     event.set_trace_id(trace_id);
@@ -135,7 +140,7 @@ struct SidecarApp::Impl {
       metrics->Sent(out.message_type == "routing" ? out.topic : out.to_actor, out.message_type,
                     json.size(), absl::Now() - start);
       if (events()) {
-        v1::LifecycleEvent event = Event(trace_id, source != nullptr ? source : &out.envelope);
+        v1::LifecycleEvent& event = Event(trace_id, source != nullptr ? source : &out.envelope);
         v1::Routed* routed = event.mutable_routed();
         routed->set_envelope_id(out.envelope.id);
         if (out.envelope.parent_id) routed->set_parent_id(*out.envelope.parent_id);
@@ -147,7 +152,7 @@ struct SidecarApp::Impl {
         if (config.capture != CaptureMode::kNone) {
           Capture(std::move(json), &out.envelope, routed->mutable_output());
         }
-        emitter->Emit(std::move(event));
+        emitter->Emit(event);
       }
     }
     return absl::OkStatus();
@@ -162,20 +167,20 @@ struct SidecarApp::Impl {
   void EmitRuntimeResult(const std::string& trace_id, const Envelope& envelope,
                          const RuntimeReply& reply) {
     if (!events()) return;
-    v1::LifecycleEvent event = Event(trace_id, &envelope);
+    v1::LifecycleEvent& event = Event(trace_id, &envelope);
     v1::RuntimeResult* result = event.mutable_runtime_result();
     result->set_http_status(reply.http_status);
     result->set_duration_ns(absl::ToInt64Nanoseconds(reply.duration));
     result->set_frame_count(static_cast<int>(reply.frames.size()));
     result->set_timed_out(reply.kind == RuntimeReply::Kind::kTimeout);
     if (reply.error.has_value()) SetError(*reply.error, result->mutable_error());
-    emitter->Emit(std::move(event));
+    emitter->Emit(event);
   }
 
   // Takes the message's bytes for the capture.
   void EmitReceived(KafkaQueue::Message& message, const Accepted& accepted) {
     if (!events()) return;
-    v1::LifecycleEvent event = Event(accepted.trace_id, &accepted.envelope);
+    v1::LifecycleEvent& event = Event(accepted.trace_id, &accepted.envelope);
     v1::Received* received = event.mutable_received();
     received->set_topic(message.topic);
     received->set_partition(message.partition);
@@ -189,14 +194,14 @@ struct SidecarApp::Impl {
     if (config.capture != CaptureMode::kNone) {
       Capture(std::move(message.value), &accepted.envelope, received->mutable_input());
     }
-    emitter->Emit(std::move(event));
+    emitter->Emit(event);
   }
 
   void EmitRejected(const KafkaQueue::Message& message, const Decision& decision,
                     const std::string& trace_id) {
     if (!events()) return;
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
-    v1::LifecycleEvent event = Event(trace_id, e);
+    v1::LifecycleEvent& event = Event(trace_id, e);
     v1::Rejected* r = event.mutable_rejected();
     r->set_reason(decision.failed_reason);
     r->set_message(decision.summary);
@@ -206,14 +211,14 @@ struct SidecarApp::Impl {
     r->set_topic(message.topic);
     r->set_partition(message.partition);
     r->set_offset(message.offset);
-    emitter->Emit(std::move(event));
+    emitter->Emit(event);
   }
 
   // The envelope's journey ends here: an end actor consumed it, or a frame paused it.
   void EmitTerminated(const std::string& trace_id, const Accepted& accepted,
                       const std::string& phase, const std::string& reason) {
     if (!events()) return;
-    v1::LifecycleEvent event = Event(trace_id, &accepted.envelope);
+    v1::LifecycleEvent& event = Event(trace_id, &accepted.envelope);
     v1::Terminated* t = event.mutable_terminated();
     t->set_phase(phase);
     t->set_reason(reason);
@@ -221,7 +226,7 @@ struct SidecarApp::Impl {
       const StatusError& e = *accepted.status.error;
       SetError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, t->mutable_error());
     }
-    emitter->Emit(std::move(event));
+    emitter->Emit(event);
   }
 
   // An accepted envelope whose /invoke call was started and is not completed yet.

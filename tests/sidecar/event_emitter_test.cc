@@ -1,0 +1,115 @@
+// The event emitter against a real gRPC collector stub on loopback.
+#include "sidecar/event_emitter.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/time/clock.h"
+#include "tests/testing/collector_stub.h"
+
+namespace meshtrace::sidecar {
+namespace {
+
+// The value of one series in a Prometheus text exposition, 0 if absent.
+double Metric(const std::string& text, const std::string& series) {
+  size_t pos = 0;
+  while ((pos = text.find(series + " ", pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + series.size() + 1));
+    pos += series.size();
+  }
+  return 0;
+}
+
+v1::LifecycleEvent Received(uint64_t sequence, size_t capture_bytes) {
+  v1::LifecycleEvent event;
+  event.set_source_id("pod-1/42");
+  event.set_sequence(sequence);
+  event.set_trace_id("t-" + std::to_string(sequence % 7));
+  event.set_actor("score");
+  event.set_envelope_id("e-" + std::to_string(sequence));
+  event.set_time_ns(1'700'000'000'000'000'000 + sequence);
+  event.mutable_route()->add_prev("ingest");
+  event.mutable_route()->set_curr("score");
+  v1::Received* r = event.mutable_received();
+  r->set_topic("asya-score");
+  r->set_offset(static_cast<int64_t>(sequence));
+  r->mutable_input()->set_envelope_json(std::string(capture_bytes, 'x'));
+  return event;
+}
+
+// A port nobody listens on (yet).
+int FreePort() {
+  testing::CollectorStub probe;
+  return probe.port();
+}
+
+TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
+  testing::CollectorStub collector;
+  SidecarMetrics metrics("asya_actor", "score");
+  EmitterOptions options;
+  options.collector = collector.address();
+  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  // Many small events (batches sealed by count) and 12 of 200 KB (sealed by size).
+  constexpr int kSmall = 1300, kLarge = 12;
+  v1::LifecycleEvent event;  // reused, as the sidecar does
+  for (int i = 1; i <= kSmall + kLarge; ++i) {
+    event = Received(i, i > kSmall ? 200'000 : 500);
+    emitter->Emit(event);
+  }
+  ASSERT_TRUE(collector.WaitForEvents(kSmall + kLarge, absl::Seconds(20)))
+      << collector.events().size();
+  std::vector<v1::LifecycleEvent> got = collector.events();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kSmall + kLarge));
+  for (const v1::LifecycleEvent& e : got) {
+    v1::LifecycleEvent want = Received(e.sequence(), e.sequence() > kSmall ? 200'000 : 500);
+    EXPECT_EQ(e.SerializeAsString(), want.SerializeAsString()) << e.sequence();
+  }
+  for (int i = 0; i < 200 && emitter->acknowledged() < kSmall + kLarge; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(emitter->acknowledged(), static_cast<uint64_t>(kSmall + kLarge));
+  const std::string m = metrics.Render();
+  EXPECT_EQ(Metric(m, "meshtrace_sidecar_events_emitted_total"), kSmall + kLarge);
+  EXPECT_EQ(Metric(m, "meshtrace_sidecar_event_queue_depth"), 0);
+  emitter->Stop(absl::Seconds(1));
+  EXPECT_EQ(collector.duplicates(), 0u);
+}
+
+TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest) {
+  const int port = FreePort();
+  SidecarMetrics metrics("asya_actor", "score");
+  EmitterOptions options;
+  options.collector = "127.0.0.1:" + std::to_string(port);
+  options.buffer_events = 10;
+  options.max_backoff = absl::Milliseconds(200);
+  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  for (int i = 1; i <= 15; ++i) emitter->Emit(Received(i, 100));
+  std::string m = metrics.Render();
+  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"), 5);
+  EXPECT_EQ(Metric(m, "meshtrace_sidecar_event_queue_depth"), 10);
+
+  testing::CollectorStub collector(port);  // the collector comes up: the first 10 arrive
+  ASSERT_TRUE(collector.WaitForEvents(10, absl::Seconds(20)));
+  absl::SleepFor(absl::Milliseconds(200));
+  std::vector<v1::LifecycleEvent> got = collector.events();
+  ASSERT_EQ(got.size(), 10u);
+  for (const auto& e : got) EXPECT_LE(e.sequence(), 10u);
+  emitter->Stop(absl::Seconds(2));
+  m = metrics.Render();
+  EXPECT_EQ(Metric(m, "meshtrace_sidecar_events_emitted_total"), 10);
+  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"), 0);
+}
+
+TEST(EventEmitterTest, StopCountsWhatWasNeverAcknowledged) {
+  SidecarMetrics metrics("asya_actor", "score");
+  EmitterOptions options;
+  options.collector = "127.0.0.1:" + std::to_string(FreePort());
+  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  for (int i = 1; i <= 3; ++i) emitter->Emit(Received(i, 100));
+  emitter->Stop(absl::Milliseconds(100));
+  emitter->Emit(Received(4, 100));  // after Stop: dropped, never buffered
+  const std::string m = metrics.Render();
+  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"), 4);
+  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"), 0);
+}
+
+}  // namespace
+}  // namespace meshtrace::sidecar
