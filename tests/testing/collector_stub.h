@@ -14,14 +14,16 @@ namespace meshtrace::testing {
 // batch (duplicates by (source_id, sequence) are counted, not stored). Thread-safe.
 class CollectorStub {
  public:
-  // Listens on 127.0.0.1:`port` (0 = any free port).
-  explicit CollectorStub(int port = 0);
+  // Listens on 127.0.0.1:`port` (0 = any free port). Without `keep_events` it only counts
+  // them (a load driver's stand-in collector: no copies of every capture).
+  explicit CollectorStub(int port = 0, bool keep_events = true);
   ~CollectorStub();
 
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
   std::vector<v1::LifecycleEvent> events() const;
+  size_t count() const;  // distinct events received
   // Waits until at least `n` distinct events arrived; false on timeout.
   bool WaitForEvents(size_t n, absl::Duration timeout) const;
   size_t duplicates() const;
