@@ -372,6 +372,10 @@ std::optional<std::string_view> Headers::FindRaw(std::string_view name) const {
 std::optional<std::string> Headers::GetString(std::string_view name) const {
   std::optional<std::string_view> raw = FindRaw(name);
   if (!raw.has_value() || raw->empty() || raw->front() != '"') return std::nullopt;
+  // Raw values come from validated JSON: a string without escapes is its own text.
+  if (raw->size() >= 2 && raw->back() == '"' && raw->find('\\') == std::string_view::npos) {
+    return std::string(raw->substr(1, raw->size() - 2));
+  }
   nlohmann::json value = nlohmann::json::parse(raw->begin(), raw->end(), nullptr, false);
   if (!value.is_string()) return std::nullopt;
   return value.get<std::string>();

@@ -11,7 +11,9 @@
 #include <cstring>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
+#include "common/absl_compat.h"
 
 namespace meshtrace {
 namespace {
@@ -346,19 +348,19 @@ class Exchange {
           start, line_end == std::string_view::npos ? std::string_view::npos : line_end - start);
       size_t colon = line.find(':');
       if (colon == std::string_view::npos) continue;
-      std::string name(line.substr(0, colon));
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::string_view name = line.substr(0, colon);
       std::string_view value = Trim(line.substr(colon + 1));
-      if (name == "content-type") {
+      if (absl::EqualsIgnoreCase(AsAbsl(name), "content-type")) {
         content_type_ = std::string(value);
-      } else if (name == "content-length") {
+      } else if (absl::EqualsIgnoreCase(AsAbsl(name), "content-length")) {
         size_t n = 0;
         for (char c : value) {
           if (c < '0' || c > '9') return false;
           n = n * 10 + (c - '0');
         }
         *length = n;
-      } else if (name == "transfer-encoding" && value.find("chunked") != std::string_view::npos) {
+      } else if (absl::EqualsIgnoreCase(AsAbsl(name), "transfer-encoding") &&
+                 value.find("chunked") != std::string_view::npos) {
         *chunked = true;
       }
     }
