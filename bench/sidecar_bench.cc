@@ -5,13 +5,20 @@
 // runtime itself costs.
 //
 //   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on]
-//                                   [--sidecar-env K=V]
+//                                   [--rate R] [--sidecar-env K=V]
+//
+// Each mode runs twice: at top speed (the input is in the topic before the sidecar starts)
+// and paced (fed at R envelopes/s, default 15,000), so that events on and off are compared at
+// the same pace: at top speed the stand-in collector's work shares the two cores and slows
+// everything else down.
 #include <httplib.h>
+#include <librdkafka/rdkafkacpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <deque>
@@ -20,6 +27,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -95,20 +103,64 @@ double Processed(httplib::Client& client) {
   return total;
 }
 
-// Runs one sidecar over the `n` envelopes already in the input topic and measures the steady
-// state between 10% and 100% processed, from the sidecar's own counters and /proc.
+// Produces `inputs` to `topic` at `rate` envelopes/s (spread over kInputPartitions) until all
+// are sent or `stop`. The pace starts once the sidecar on `metrics_port` processed the first
+// envelope (it has joined its consumer group), so no backlog builds up before it.
+void Feed(const std::string& brokers, const std::string& topic,
+          const std::vector<std::string>& inputs, double rate, int metrics_port,
+          const std::atomic<bool>& stop) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", brokers, err);
+  conf->set("linger.ms", "2", err);
+  conf->set("log_level", "3", err);
+  std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
+  if (!producer) {
+    std::fprintf(stderr, "feeder: %s\n", err.c_str());
+    std::exit(1);
+  }
+  auto produce = [&](size_t i) {
+    const std::string& value = inputs[i];
+    while (producer->produce(topic, static_cast<int32_t>(i % kInputPartitions),
+                             RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                             value.size(), nullptr, 0, 0, nullptr) == RdKafka::ERR__QUEUE_FULL) {
+      producer->poll(10);
+    }
+  };
+  produce(0);
+  producer->flush(10000);
+  httplib::Client client("127.0.0.1", metrics_port);
+  while (!stop && Processed(client) < 1) absl::SleepFor(absl::Milliseconds(10));
+  const absl::Time start = absl::Now();
+  size_t sent = 1;
+  while (sent < inputs.size() && !stop) {
+    const size_t due = std::min(
+        inputs.size(), static_cast<size_t>(absl::ToDoubleSeconds(absl::Now() - start) * rate) + 2);
+    for (; sent < due; ++sent) produce(sent);
+    producer->poll(0);
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  producer->flush(10000);
+}
+
+// Runs one sidecar over `n` envelopes and measures the steady state between 10% and 100%
+// processed, from the sidecar's own counters and /proc. With `rate` 0 the whole input is in
+// the topic before the sidecar starts (its top speed); otherwise it is fed at `rate`/s while
+// the sidecar runs (the CPU it takes at the same pace, events on or off).
 Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
-                  const std::string& collector, const std::string& group_suffix) {
+                  const std::string& collector, const std::string& group_suffix, double rate) {
   Result result;
   std::vector<std::string> inputs;
   inputs.reserve(n);
   for (int i = 0; i < n; ++i)
     inputs.push_back(MakeEnvelope(i, payload_bytes, "echo-" + group_suffix));
   const std::string topic = "asya-echo-" + group_suffix;
-  // The whole input is in the topic before the sidecar starts, so nothing else runs while it
-  // is measured. librdkafka's mock broker keeps only ~5 MB per partition: the input is spread
-  // over kInputPartitions.
-  if (absl::Status st = testing::ProduceAll(brokers, topic, inputs, kInputPartitions); !st.ok()) {
+  // Unpaced, the whole input is in the topic before the sidecar starts, so nothing else runs
+  // while it is measured. librdkafka's mock broker keeps only ~5 MB per partition: the input is
+  // spread over kInputPartitions.
+  if (absl::Status st = rate > 0 ? absl::OkStatus()
+                                 : testing::ProduceAll(brokers, topic, inputs, kInputPartitions);
+      !st.ok()) {
     std::fprintf(stderr, "filling the input topic failed: %s\n", st.ToString().c_str());
     std::exit(1);
   }
@@ -127,6 +179,11 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   env.insert(g_sidecar_env.begin(), g_sidecar_env.end());
   auto sidecar = testing::Subprocess::Start({bin + "/meshtrace-sidecar"}, env);
   httplib::Client client("127.0.0.1", port);
+  std::atomic<bool> stop_feeding{false};
+  std::thread feeder;
+  if (rate > 0) {
+    feeder = std::thread([&] { Feed(brokers, topic, inputs, rate, port, stop_feeding); });
+  }
   // Waits until `count` envelopes are processed; exits when progress stops for 30 s.
   auto wait_for = [&](double count) {
     double seen = 0, last = -1;
@@ -148,6 +205,8 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   double c1 = wait_for(n);
   absl::Time t1 = absl::Now();
   ProcStat end = ReadProc(sidecar->pid());
+  stop_feeding = true;
+  if (feeder.joinable()) feeder.join();
   result.envelopes_per_second = (c1 - c0) / absl::ToDoubleSeconds(t1 - t0);
   result.cpu_us_per_envelope = (end.cpu_seconds - start.cpu_seconds) * 1e6 / (c1 - c0);
   result.user_us_per_envelope = (end.user_seconds - start.user_seconds) * 1e6 / (c1 - c0);
@@ -195,19 +254,24 @@ double RuntimeOnly(int n, size_t payload_bytes) {
 int main(int argc, char** argv) {
   int n = 100000;
   size_t payload_bytes = 512;
-  std::string only;  // "off" or "on": run just that sidecar (for profiling)
+  double paced_rate = 15000;  // the throughput target; 0 skips the paced runs
+  std::string only;           // "off" or "on": run just that sidecar (for profiling)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
     if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
     if (flag == "--only") only = argv[i + 1];
+    if (flag == "--rate") paced_rate = std::stod(argv[i + 1]);
     if (flag == "--sidecar-env") {
       const std::string kv = argv[i + 1];
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
   }
-  auto kafka = meshtrace::replayer::DevKafka::Start(
-      1, {{"asya-echo-off", kInputPartitions}, {"asya-echo-on", kInputPartitions}});
+  std::vector<meshtrace::replayer::TopicSpec> topics;
+  for (const char* suffix : {"off", "on", "paced-off", "paced-on"}) {
+    topics.push_back({std::string("asya-echo-") + suffix, kInputPartitions});
+  }
+  auto kafka = meshtrace::replayer::DevKafka::Start(1, topics);
   if (!kafka.ok()) return 1;
   const std::string brokers = (*kafka)->bootstraps();
   std::cout << "sidecar_bench: " << n << " envelopes of ~" << MakeEnvelope(0, payload_bytes).size()
@@ -217,21 +281,33 @@ int main(int argc, char** argv) {
 
   // The stand-in collector decodes and acknowledges every batch but keeps no copies.
   meshtrace::testing::CollectorStub collector(0, /*keep_events=*/false);
-  Result off, on;
-  if (only != "on") off = RunSidecar(brokers, n, payload_bytes, "", "off");
-  if (only != "off") on = RunSidecar(brokers, n, payload_bytes, collector.address(), "on");
-  collector.WaitForEvents(static_cast<size_t>(n) * 3, absl::Seconds(30));
+  Result off, on, paced_off, paced_on;
+  auto run = [&](const std::string& mode, const std::string& suffix, double rate) {
+    return RunSidecar(brokers, n, payload_bytes, mode == "on" ? collector.address() : "", suffix,
+                      rate);
+  };
+  if (only != "on") off = run("off", "off", 0);
+  if (only != "off") on = run("on", "on", 0);
+  if (paced_rate > 0 && only != "on") paced_off = run("off", "paced-off", paced_rate);
+  if (paced_rate > 0 && only != "off") paced_on = run("on", "paced-on", paced_rate);
 
-  std::printf("\n%-44s %12s %11s %11s %8s\n", "run", "envelopes/s", "CPU us/env", "of it user",
+  std::printf("\n%-48s %12s %11s %11s %8s\n", "run", "envelopes/s", "CPU us/env", "of it user",
               "RSS MiB");
-  std::printf("%-44s %12.0f %11s %11s %8s\n", "baseline: runtime /invoke alone, pipelined",
+  std::printf("%-48s %12.0f %11s %11s %8s\n", "baseline: runtime /invoke alone, pipelined",
               runtime_rate, "-", "-", "-");
-  for (const auto& [name, r] : {std::pair<const char*, const Result&>{"sidecar, events off", off},
-                                {"sidecar, events + payload capture on", on}}) {
-    std::printf("%-44s %12.0f %11.1f %11.1f %8ld\n", name, r.envelopes_per_second,
+  const std::string paced = " at " + std::to_string(static_cast<int>(paced_rate)) + "/s";
+  for (const auto& [name, r] : std::vector<std::pair<std::string, const Result&>>{
+           {"top speed, events off", off},
+           {"top speed, events + payload capture on", on},
+           {"paced" + paced + ", events off", paced_off},
+           {"paced" + paced + ", events + payload capture on", paced_on}}) {
+    std::printf("%-48s %12.0f %11.1f %11.1f %8ld\n", name.c_str(), r.envelopes_per_second,
                 r.cpu_us_per_envelope, r.user_us_per_envelope, r.rss_mib);
   }
-  std::printf("\ncapture+events CPU overhead: %+.1f%%   events at the collector: %zu\n",
-              (on.cpu_us_per_envelope / off.cpu_us_per_envelope - 1) * 100, collector.count());
+  std::printf(
+      "\ncapture+events CPU overhead: %+.1f%% at top speed, %+.1f%% paced; "
+      "events at the collector: %zu\n",
+      (on.cpu_us_per_envelope / off.cpu_us_per_envelope - 1) * 100,
+      (paced_on.cpu_us_per_envelope / paced_off.cpu_us_per_envelope - 1) * 100, collector.count());
   return 0;
 }
