@@ -2,7 +2,9 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <deque>
+#include <list>
 #include <map>
 
 #include "absl/time/clock.h"
@@ -27,6 +29,11 @@ struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::Reb
   std::unique_ptr<RdKafka::Producer> producer;
   // deque keeps element addresses stable under push_back/pop_front: tickets point into it.
   std::map<PartitionKey, std::deque<Pending>> partitions;
+  // Partitions revoked while some of their messages were still being processed (calls in
+  // flight hold tickets into these deques; a moved deque keeps its elements where they are).
+  // Never committed: the partition's next owner redelivers those messages. Dropped once all
+  // their messages are finished and acknowledged.
+  std::list<std::deque<Pending>> retired;
   int64_t outstanding = 0;
   bool closed = false;
   absl::Status delivery_error;
@@ -54,7 +61,12 @@ struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::Reb
     absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (outstanding > 0 && absl::Now() < deadline) producer->poll(50);
     Commit(/*sync=*/true);
-    for (auto* tp : parts) partitions.erase({tp->topic(), tp->partition()});
+    for (auto* tp : parts) {
+      auto it = partitions.find({tp->topic(), tp->partition()});
+      if (it == partitions.end()) continue;
+      if (!it->second.empty()) retired.push_back(std::move(it->second));
+      partitions.erase(it);
+    }
     consumer->unassign();
   }
 
@@ -78,6 +90,10 @@ struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::Reb
       }
     }
     RdKafka::TopicPartition::destroy(offsets);
+    retired.remove_if([](const std::deque<Pending>& queue) {
+      return std::all_of(queue.begin(), queue.end(),
+                         [](const Pending& p) { return p.finished && p.outstanding == 0; });
+    });
     last_commit = absl::Now();
   }
 };

@@ -13,7 +13,8 @@ std::string MeshEnvelope(const std::string& id, const std::vector<std::string>& 
 MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
                      const std::string& brokers, const std::string& collector,
                      std::vector<std::string> runtime_args, bool end_actor,
-                     const std::string& collector_ca_pem) {
+                     const std::string& collector_ca_pem,
+                     std::vector<std::pair<std::string, std::string>> kafka_properties) {
   runtime_args.insert(runtime_args.begin(),
                       {bin_dir + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
   runtime_.emplace(*Subprocess::Start(runtime_args));
@@ -27,6 +28,7 @@ MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
   config.is_end_actor = end_actor;
   config.collector_ca_pem = collector_ca_pem;
   config.ready_timeout = absl::Seconds(10);
+  config.kafka_properties = std::move(kafka_properties);
   app_ = std::make_unique<sidecar::SidecarApp>(config);
   thread_ = std::thread([this] { exit_code_ = app_->Run(); });
 }

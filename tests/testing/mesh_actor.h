@@ -23,7 +23,8 @@ class MeshActor {
   // `bin_dir` holds meshtrace-example-runtime; `runtime_args` choose its handler.
   MeshActor(const std::string& bin_dir, const std::string& name, const std::string& brokers,
             const std::string& collector, std::vector<std::string> runtime_args,
-            bool end_actor = false, const std::string& collector_ca_pem = "");
+            bool end_actor = false, const std::string& collector_ca_pem = "",
+            std::vector<std::pair<std::string, std::string>> kafka_properties = {});
   ~MeshActor();
 
   // The sidecar's exit code.
