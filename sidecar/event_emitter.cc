@@ -81,6 +81,7 @@ class GrpcEventEmitter : public EventEmitter {
       if (stopped_) return;
       stopping_ = true;
       drain_deadline_ = absl::Now() + timeout;
+      wake_.SignalAll();
     }
     sender_.join();
     absl::MutexLock lock(&mu_);
@@ -102,6 +103,7 @@ class GrpcEventEmitter : public EventEmitter {
     AppendVarint(open_.id, &open_.bytes);
     sealed_.push_back(std::make_shared<const Batch>(std::move(open_)));
     open_ = Batch{};
+    wake_.Signal();
   }
 
   // The next batch to send (sealing the open one when nothing else waits); it stays
@@ -138,6 +140,7 @@ class GrpcEventEmitter : public EventEmitter {
         unacked_.erase(it);
         buffered_ -= done->events;
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
+        wake_.Signal();  // room for another batch in flight, or the drain is done
         break;
       }
     }
@@ -185,10 +188,12 @@ class GrpcEventEmitter : public EventEmitter {
         absl::MutexLock lock(&mu_);
         // Wake for a sealed batch or once per flush interval, not for every event: a wake-up
         // per event costs the processing thread more than building the event does.
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return Done() || (!sealed_.empty() && unacked_.size() < kMaxBatchesInFlight);
-        };
-        mu_.AwaitWithTimeout(absl::Condition(&ready), options_.flush_interval);
+        // A CondVar, signalled when a batch is sealed, rather than Mutex::Await: a thread
+        // waiting on a Condition sends every Emit's unlock down the mutex's slow path.
+        const absl::Time until = absl::Now() + options_.flush_interval;
+        while (!Done() && (sealed_.empty() || unacked_.size() >= kMaxBatchesInFlight)) {
+          if (wake_.WaitWithDeadline(&mu_, until)) break;  // timed out: send what there is
+        }
         if (Done()) break;
         batch = TakeBatch();
       }
@@ -217,8 +222,9 @@ class GrpcEventEmitter : public EventEmitter {
       }
       if (absl::Now() - started > absl::Seconds(5)) backoff = absl::Milliseconds(50);
       absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+      const absl::Time until = absl::Now() + backoff;
+      while (!stopping_ && !wake_.WaitWithDeadline(&mu_, until)) {
+      }
       backoff = std::min(backoff * 2, options_.max_backoff);
     }
   }
@@ -228,7 +234,8 @@ class GrpcEventEmitter : public EventEmitter {
   std::shared_ptr<grpc::Channel> channel_;
 
   mutable absl::Mutex mu_;
-  Batch open_ ABSL_GUARDED_BY(mu_);                    // being filled by Emit
+  absl::CondVar wake_;               // a batch was sealed or acknowledged, or Stop was called
+  Batch open_ ABSL_GUARDED_BY(mu_);  // being filled by Emit
   std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);   // waiting to be sent
   std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);  // sent, not acknowledged
   size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;           // events in all three
