@@ -132,10 +132,11 @@ void Feed(const std::string& brokers, const std::string& topic,
   httplib::Client client("127.0.0.1", metrics_port);
   while (!stop && Processed(client) < 1) absl::SleepFor(absl::Milliseconds(10));
   const absl::Time start = absl::Now();
-  size_t sent = 1;
+  size_t sent = 1;  // input 0 went before the pace started
   while (sent < inputs.size() && !stop) {
-    const size_t due = std::min(
-        inputs.size(), static_cast<size_t>(absl::ToDoubleSeconds(absl::Now() - start) * rate) + 2);
+    // Due by now: input 0, then one at the start and one per 1/rate seconds after it.
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    const size_t due = std::min(inputs.size(), 2 + static_cast<size_t>(elapsed * rate));
     for (; sent < due; ++sent) produce(sent);
     producer->poll(0);
     absl::SleepFor(absl::Milliseconds(2));

@@ -198,7 +198,8 @@ class Exchange {
     addr_.sun_family = AF_UNIX;
     std::memcpy(addr_.sun_path, socket_path_.c_str(),
                 std::min(socket_path_.size() + 1, sizeof(addr_.sun_path) - 1));
-    if (TryConnect() && !failed_) TryWrite();
+    TryConnect();
+    if (connected_) TryWrite();
   }
 
   // Waits until `deadline` for the connection, the rest of the request and the whole reply.
@@ -240,16 +241,15 @@ class Exchange {
     }
   }
 
-  // True once connected, or once the connection failed (failed_ set).
-  bool TryConnect() {
+  // Sets connected_, or failed_ when the runtime cannot be reached; neither while the listen
+  // backlog is full.
+  void TryConnect() {
     while (connect(fd_, reinterpret_cast<sockaddr*>(&addr_), sizeof(addr_)) != 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) return false;
-      failed_ = Fail(Outcome::kUnreachable, std::strerror(errno));
-      return true;
+      if (errno != EAGAIN) failed_ = Fail(Outcome::kUnreachable, std::strerror(errno));
+      return;
     }
     connected_ = true;
-    return true;
   }
 
   // Writes what the socket takes now; true once the whole request is written.

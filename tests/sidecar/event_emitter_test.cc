@@ -5,19 +5,11 @@
 
 #include "absl/time/clock.h"
 #include "tests/testing/collector_stub.h"
+#include "tests/testing/metrics_text.h"
+#include "tests/testing/ports.h"
 
 namespace meshtrace::sidecar {
 namespace {
-
-// The value of one series in a Prometheus text exposition, 0 if absent.
-double Metric(const std::string& text, const std::string& series) {
-  size_t pos = 0;
-  while ((pos = text.find(series + " ", pos)) != std::string::npos) {
-    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + series.size() + 1));
-    pos += series.size();
-  }
-  return 0;
-}
 
 v1::LifecycleEvent Received(uint64_t sequence, size_t capture_bytes) {
   v1::LifecycleEvent event;
@@ -34,12 +26,6 @@ v1::LifecycleEvent Received(uint64_t sequence, size_t capture_bytes) {
   r->set_offset(static_cast<int64_t>(sequence));
   r->mutable_input()->set_envelope_json(std::string(capture_bytes, 'x'));
   return event;
-}
-
-// A port nobody listens on (yet).
-int FreePort() {
-  testing::CollectorStub probe;
-  return probe.port();
 }
 
 TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
@@ -67,14 +53,14 @@ TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
     absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(emitter->acknowledged(), static_cast<uint64_t>(kSmall + kLarge));
   const std::string m = metrics.Render();
-  EXPECT_EQ(Metric(m, "meshtrace_sidecar_events_emitted_total"), kSmall + kLarge);
-  EXPECT_EQ(Metric(m, "meshtrace_sidecar_event_queue_depth"), 0);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total"), kSmall + kLarge);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth"), 0);
   emitter->Stop(absl::Seconds(1));
   EXPECT_EQ(collector.duplicates(), 0u);
 }
 
 TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest) {
-  const int port = FreePort();
+  const int port = testing::FreePort();  // nobody listens on it yet
   SidecarMetrics metrics("asya_actor", "score");
   EmitterOptions options;
   options.collector = "127.0.0.1:" + std::to_string(port);
@@ -83,8 +69,10 @@ TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest)
   auto emitter = NewGrpcEventEmitter(options, &metrics);
   for (int i = 1; i <= 15; ++i) emitter->Emit(Received(i, 100));
   std::string m = metrics.Render();
-  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"), 5);
-  EXPECT_EQ(Metric(m, "meshtrace_sidecar_event_queue_depth"), 10);
+  EXPECT_EQ(
+      testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"),
+      5);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth"), 10);
 
   testing::CollectorStub collector(port);  // the collector comes up: the first 10 arrive
   ASSERT_TRUE(collector.WaitForEvents(10, absl::Seconds(20)));
@@ -94,21 +82,25 @@ TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest)
   for (const auto& e : got) EXPECT_LE(e.sequence(), 10u);
   emitter->Stop(absl::Seconds(2));
   m = metrics.Render();
-  EXPECT_EQ(Metric(m, "meshtrace_sidecar_events_emitted_total"), 10);
-  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"), 0);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total"), 10);
+  EXPECT_EQ(testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"),
+            0);
 }
 
 TEST(EventEmitterTest, StopCountsWhatWasNeverAcknowledged) {
   SidecarMetrics metrics("asya_actor", "score");
   EmitterOptions options;
-  options.collector = "127.0.0.1:" + std::to_string(FreePort());
+  options.collector = "127.0.0.1:" + std::to_string(testing::FreePort());
   auto emitter = NewGrpcEventEmitter(options, &metrics);
   for (int i = 1; i <= 3; ++i) emitter->Emit(Received(i, 100));
   emitter->Stop(absl::Milliseconds(100));
   emitter->Emit(Received(4, 100));  // after Stop: dropped, never buffered
   const std::string m = metrics.Render();
-  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"), 4);
-  EXPECT_EQ(Metric(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"), 0);
+  EXPECT_EQ(testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"),
+            4);
+  EXPECT_EQ(
+      testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"),
+      0);
 }
 
 }  // namespace

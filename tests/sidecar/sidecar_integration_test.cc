@@ -15,6 +15,7 @@
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/kafka_helpers.h"
 #include "tests/testing/mesh_actor.h"
+#include "tests/testing/metrics_text.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -23,16 +24,6 @@ namespace {
 
 using Json = nlohmann::json;
 const std::string kBin = MESHTRACE_BIN_DIR;
-
-// The value of one series in a Prometheus text exposition (labels in sorted order), 0 if absent.
-double Metric(const std::string& text, const std::string& series) {
-  size_t pos = 0;
-  while ((pos = text.find(series + " ", pos)) != std::string::npos) {
-    if (pos == 0 || text[pos - 1] == '\n') return std::stod(text.substr(pos + series.size() + 1));
-    pos += series.size();
-  }
-  return 0;
-}
 
 std::string Envelope(const std::string& id, const std::vector<std::string>& route,
                      const std::string& payload = R"({"n":1})") {
@@ -122,33 +113,50 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
 
   // Metrics: the Asya catalog with its label values.
   std::string ma = a.Metrics(), mb = b.Metrics(), mc = c.Metrics();
-  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_received_total{queue="a",transport="kafka"})"), 7);
-  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_processed_total{queue="a",status="success"})"), 4);
-  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_processed_total{queue="a",status="error"})"), 3);
-  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_failed_total{queue="a",reason="parse_error"})"), 1);
-  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_failed_total{queue="a",reason="validation_error"})"),
+  EXPECT_EQ(testing::MetricValue(
+                ma, R"(asya_actor_messages_received_total{queue="a",transport="kafka"})"),
+            7);
+  EXPECT_EQ(testing::MetricValue(
+                ma, R"(asya_actor_messages_processed_total{queue="a",status="success"})"),
+            4);
+  EXPECT_EQ(
+      testing::MetricValue(ma, R"(asya_actor_messages_processed_total{queue="a",status="error"})"),
+      3);
+  EXPECT_EQ(testing::MetricValue(
+                ma, R"(asya_actor_messages_failed_total{queue="a",reason="parse_error"})"),
             1);
-  EXPECT_EQ(Metric(ma, R"(asya_actor_messages_failed_total{queue="a",reason="route_mismatch"})"),
+  EXPECT_EQ(testing::MetricValue(
+                ma, R"(asya_actor_messages_failed_total{queue="a",reason="validation_error"})"),
+            1);
+  EXPECT_EQ(testing::MetricValue(
+                ma, R"(asya_actor_messages_failed_total{queue="a",reason="route_mismatch"})"),
             1);
   EXPECT_EQ(
-      Metric(
+      testing::MetricValue(
           ma,
           R"(asya_actor_messages_sent_total{destination_queue="asya-t-b",message_type="routing"})"),
       8);
   EXPECT_EQ(
-      Metric(ma,
-             R"(asya_actor_messages_sent_total{destination_queue="x-sump",message_type="sump"})"),
+      testing::MetricValue(
+          ma, R"(asya_actor_messages_sent_total{destination_queue="x-sump",message_type="sump"})"),
       3);
-  EXPECT_EQ(Metric(mb, R"(asya_actor_messages_received_total{queue="b",transport="kafka"})"), 8);
-  EXPECT_EQ(Metric(mb, R"(asya_actor_messages_failed_total{queue="b",reason="runtime_error"})"), 2);
+  EXPECT_EQ(testing::MetricValue(
+                mb, R"(asya_actor_messages_received_total{queue="b",transport="kafka"})"),
+            8);
+  EXPECT_EQ(testing::MetricValue(
+                mb, R"(asya_actor_messages_failed_total{queue="b",reason="runtime_error"})"),
+            2);
+  EXPECT_EQ(testing::MetricValue(
+                mb, R"(asya_actor_runtime_errors_total{error_type="execution_error",queue="b"})"),
+            2);
+  EXPECT_EQ(testing::MetricValue(mb, R"(asya_actor_processing_duration_seconds_count{queue="b"})"),
+            8);
   EXPECT_EQ(
-      Metric(mb, R"(asya_actor_runtime_errors_total{error_type="execution_error",queue="b"})"), 2);
-  EXPECT_EQ(Metric(mb, R"(asya_actor_processing_duration_seconds_count{queue="b"})"), 8);
-  EXPECT_EQ(
-      Metric(mc,
-             R"(asya_actor_messages_sent_total{destination_queue="x-sink",message_type="sink"})"),
+      testing::MetricValue(
+          mc, R"(asya_actor_messages_sent_total{destination_queue="x-sink",message_type="sink"})"),
       6);
-  EXPECT_EQ(Metric(mc, R"(asya_actor_message_size_bytes_count{direction="received"})"), 6);
+  EXPECT_EQ(
+      testing::MetricValue(mc, R"(asya_actor_message_size_bytes_count{direction="received"})"), 6);
   EXPECT_NE(mc.find(R"(asya_actor_processing_duration_seconds_bucket{queue="c",le="120"})"),
             std::string::npos);
 
@@ -184,7 +192,8 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
   // End actors consume and never route.
   std::string msink = sink_actor.Metrics();
   EXPECT_EQ(
-      Metric(msink, R"(asya_actor_messages_processed_total{queue="x-sink",status="end_consumed"})"),
+      testing::MetricValue(
+          msink, R"(asya_actor_messages_processed_total{queue="x-sink",status="end_consumed"})"),
       6);
   EXPECT_EQ(msink.find("asya_actor_messages_sent_total{"), std::string::npos);
   for (const auto& event : collector.events()) {
@@ -197,7 +206,7 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
       EXPECT_EQ(event.runtime_result().error().type(), "payments.CardDeclined");
     }
   }
-  EXPECT_EQ(Metric(ma, "meshtrace_sidecar_events_dropped_total"), 0);
+  EXPECT_EQ(testing::MetricValue(ma, "meshtrace_sidecar_events_dropped_total"), 0);
   EXPECT_EQ(a.Stop(), 0);
   EXPECT_EQ(b.Stop(), 0);
   EXPECT_EQ(c.Stop(), 0);
@@ -234,12 +243,13 @@ TEST_F(SidecarIntegrationTest, CollectorDownAndBackLosesNoEventAndBrokerOutageLo
   testing::CollectorStub collector(port);
   ASSERT_TRUE(collector.WaitForEvents(300, absl::Seconds(20))) << collector.events().size();
   std::string m = c.Metrics();
-  for (int i = 0; i < 200 && Metric(m, "meshtrace_sidecar_events_emitted_total") < 300; ++i) {
+  for (int i = 0;
+       i < 200 && testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total") < 300; ++i) {
     absl::SleepFor(absl::Milliseconds(20));  // the acks are on their way back
     m = c.Metrics();
   }
-  EXPECT_EQ(Metric(m, "meshtrace_sidecar_events_emitted_total"), 300);
-  EXPECT_EQ(Metric(m, "meshtrace_sidecar_event_queue_depth"), 0);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total"), 300);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth"), 0);
   EXPECT_EQ(c.Stop(), 0);
 }
 
@@ -272,7 +282,8 @@ TEST_F(SidecarIntegrationTest, PipelinedSidecarChecksAnSlaWhenTheRuntimeIsFree) 
   EXPECT_EQ(by_id["e-2"]["status"]["phase"], "failed");
   EXPECT_EQ(by_id["e-2"]["status"]["reason"], "Timeout");
   EXPECT_EQ(
-      Metric(c.Metrics(), R"(asya_actor_messages_processed_total{queue="c",status="sla_expired"})"),
+      testing::MetricValue(
+          c.Metrics(), R"(asya_actor_messages_processed_total{queue="c",status="sla_expired"})"),
       1);
   EXPECT_EQ(c.Stop(), 0);
 }

@@ -3,7 +3,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/container/flat_hash_set.h"
-
 #include "meshtrace/v1/collector.grpc.pb.h"
 
 namespace meshtrace::testing {
