@@ -1,3 +1,4 @@
+#include "common/absl_compat.h"
 #include "sidecar/sidecar_app.h"
 
 #ifdef MESHTRACE_JEMALLOC
@@ -8,4 +9,7 @@
 extern "C" const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
 #endif
 
-int main(int argc, char** argv) { return meshtrace::sidecar::SidecarMain(argc, argv); }
+int main(int argc, char** argv) {
+  meshtrace::UseReleaseMutexes();
+  return meshtrace::sidecar::SidecarMain(argc, argv);
+}
