@@ -34,7 +34,10 @@ struct Batch {
   size_t events = 0;
   std::string bytes;
 };
-using BatchPtr = std::shared_ptr<const Batch>;
+using BatchPtr = std::shared_ptr<Batch>;
+// Buffers of acknowledged batches kept for the next ones: a batch grows to ~0.5 MiB, and a new
+// buffer each time is page faults and reallocation copies on the processing thread.
+constexpr size_t kSpareBuffers = 4;
 
 class GrpcEventEmitter : public EventEmitter {
  public:
@@ -52,22 +55,19 @@ class GrpcEventEmitter : public EventEmitter {
 
   ~GrpcEventEmitter() override { Stop(absl::ZeroDuration()); }
 
-  void Emit(const v1::LifecycleEvent& event) override {
-    const size_t size = event.ByteSizeLong();
+  void Emit(std::string_view event) override {
     bool stopping = false;
     {
       absl::MutexLock lock(&mu_);
       stopping = stopping_;
       if (!stopping_ && buffered_ < options_.buffer_events) {
-        std::string& out = open_.bytes;
+        std::string& out = open_->bytes;
         AppendVarint((2 << 3) | 2, &out);  // field 2, length-delimited
-        AppendVarint(size, &out);
-        const size_t at = out.size();
-        out.resize(at + size);
-        event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + at));
-        ++open_.events;
+        AppendVarint(event.size(), &out);
+        out.append(event);
+        ++open_->events;
         ++buffered_;
-        if (open_.events >= options_.max_batch || out.size() >= kMaxBatchBytes) Seal();
+        if (open_->events >= options_.max_batch || out.size() >= kMaxBatchBytes) Seal();
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
         return;
       }
@@ -98,11 +98,15 @@ class GrpcEventEmitter : public EventEmitter {
  private:
   // Closes the open batch: it gets its id and waits to be sent.
   void Seal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    open_.id = ++next_batch_id_;
-    AppendVarint((1 << 3) | 0, &open_.bytes);  // field 1, varint
-    AppendVarint(open_.id, &open_.bytes);
-    sealed_.push_back(std::make_shared<const Batch>(std::move(open_)));
-    open_ = Batch{};
+    open_->id = ++next_batch_id_;
+    AppendVarint((1 << 3) | 0, &open_->bytes);  // field 1, varint
+    AppendVarint(open_->id, &open_->bytes);
+    sealed_.push_back(std::move(open_));
+    open_ = std::make_shared<Batch>();
+    if (!spare_.empty()) {
+      open_->bytes = std::move(spare_.back());
+      spare_.pop_back();
+    }
     wake_.Signal();
   }
 
@@ -110,7 +114,7 @@ class GrpcEventEmitter : public EventEmitter {
   // unacknowledged until its Ack.
   BatchPtr TakeBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (unacked_.size() >= kMaxBatchesInFlight) return nullptr;
-    if (sealed_.empty() && open_.events > 0) Seal();
+    if (sealed_.empty() && open_->events > 0) Seal();
     if (sealed_.empty()) return nullptr;
     BatchPtr batch = std::move(sealed_.front());
     sealed_.pop_front();
@@ -122,9 +126,13 @@ class GrpcEventEmitter : public EventEmitter {
     return stopping_ && (buffered_ == 0 || absl::Now() >= drain_deadline_);
   }
 
+  // Writes the batch's bytes as they are: the slice holds a reference to the batch, not a copy.
   static bool Write(grpc::ClientReaderWriter<grpc::ByteBuffer, v1::Ack>* stream,
-                    const Batch& batch) {
-    grpc::Slice slice(batch.bytes);
+                    const BatchPtr& batch) {
+    auto* held = new BatchPtr(batch);
+    grpc::Slice slice(
+        batch->bytes.data(), batch->bytes.size(), [](void* p) { delete static_cast<BatchPtr*>(p); },
+        held);
     grpc::ByteBuffer buffer(&slice, 1);
     return stream->Write(buffer);
   }
@@ -141,6 +149,11 @@ class GrpcEventEmitter : public EventEmitter {
         buffered_ -= done->events;
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
         wake_.Signal();  // room for another batch in flight, or the drain is done
+        // Its buffer is reused unless gRPC still holds the bytes.
+        if (done.use_count() == 1 && spare_.size() < kSpareBuffers) {
+          done->bytes.clear();
+          spare_.push_back(std::move(done->bytes));
+        }
         break;
       }
     }
@@ -180,7 +193,7 @@ class GrpcEventEmitter : public EventEmitter {
     }
     bool ok = true;
     for (const BatchPtr& batch : resend) {
-      if (!(ok = Write(stream.get(), *batch))) break;
+      if (!(ok = Write(stream.get(), batch))) break;
     }
     while (ok && !broken) {
       BatchPtr batch;
@@ -197,7 +210,7 @@ class GrpcEventEmitter : public EventEmitter {
         if (Done()) break;
         batch = TakeBatch();
       }
-      if (batch != nullptr) ok = Write(stream.get(), *batch);
+      if (batch != nullptr) ok = Write(stream.get(), batch);
     }
     if (ok && !broken) {
       stream->WritesDone();
@@ -234,11 +247,12 @@ class GrpcEventEmitter : public EventEmitter {
   std::shared_ptr<grpc::Channel> channel_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar wake_;               // a batch was sealed or acknowledged, or Stop was called
-  Batch open_ ABSL_GUARDED_BY(mu_);  // being filled by Emit
-  std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);   // waiting to be sent
-  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);  // sent, not acknowledged
-  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;           // events in all three
+  absl::CondVar wake_;  // a batch was sealed or acknowledged, or Stop was called
+  BatchPtr open_ ABSL_GUARDED_BY(mu_) = std::make_shared<Batch>();  // being filled by Emit
+  std::vector<std::string> spare_ ABSL_GUARDED_BY(mu_);  // empty buffers with their capacity
+  std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);     // waiting to be sent
+  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);    // sent, not acknowledged
+  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;             // events in all three
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/time/time.h"
-#include "meshtrace/v1/events.pb.h"
 #include "sidecar/metrics.h"
 
 namespace meshtrace::sidecar {
@@ -28,8 +28,8 @@ struct EmitterOptions {
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;
-  // Encodes `event` into the buffer at once: the caller may reuse it.
-  virtual void Emit(const v1::LifecycleEvent& event) = 0;
+  // Buffers one encoded `LifecycleEvent` (its wire bytes; the caller may reuse them).
+  virtual void Emit(std::string_view event) = 0;
   // Sends what is buffered for up to `timeout`, then stops the sender. Events still
   // unacknowledged are dropped and counted (reason "shutdown").
   virtual void Stop(absl::Duration timeout) = 0;

@@ -17,8 +17,10 @@
 #include "common/signals.h"
 #include "common/topics.h"
 #include "common/trace_identity.h"
+#include "meshtrace/v1/events.pb.h"
 #include "sidecar/event_emitter.h"
 #include "sidecar/kafka_queue.h"
+#include "sidecar/proto_writer.h"
 #include "sidecar/router.h"
 
 namespace meshtrace::sidecar {
@@ -29,18 +31,25 @@ bool FileExists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-void SetRoute(const Route& route, v1::Route* out) {
-  out->mutable_prev()->Assign(route.prev.begin(), route.prev.end());
-  out->set_curr(route.curr);
-  out->mutable_next()->Assign(route.next.begin(), route.next.end());
+using Event = v1::LifecycleEvent;
+
+void WriteRoute(const Route& route, int field, ProtoWriter& w) {
+  const size_t m = w.Begin(field);
+  w.Strings(v1::Route::kPrevFieldNumber, route.prev);
+  w.String(v1::Route::kCurrFieldNumber, route.curr);
+  w.Strings(v1::Route::kNextFieldNumber, route.next);
+  w.End(m);
 }
 
-void SetError(const RuntimeError& error, v1::ErrorInfo* out) {
-  out->set_code(error.code);
-  out->set_type(error.type);
-  out->mutable_mro()->Assign(error.mro.begin(), error.mro.end());
-  out->set_message(error.message);
-  out->set_traceback(error.traceback);
+void WriteError(const RuntimeError& error, int field, ProtoWriter& w) {
+  using E = v1::ErrorInfo;
+  const size_t m = w.Begin(field);
+  w.String(E::kCodeFieldNumber, error.code);
+  w.String(E::kTypeFieldNumber, error.type);
+  w.Strings(E::kMroFieldNumber, error.mro);
+  w.String(E::kMessageFieldNumber, error.message);
+  w.String(E::kTracebackFieldNumber, error.traceback);
+  w.End(m);
 }
 
 }  // namespace
@@ -71,52 +80,54 @@ struct SidecarApp::Impl {
 
   bool events() const { return emitter != nullptr; }
 
-  // One event message, reused for every event (Emit encodes it at once): its strings keep
-  // their buffers from one event to the next.
-  v1::LifecycleEvent scratch;
+  // The event being written (a LifecycleEvent's wire bytes, see ProtoWriter): its buffer is
+  // reused from one event to the next.
+  std::string event_bytes;
 
-  v1::LifecycleEvent& Event(const std::string& trace_id, const Envelope* envelope) {
-    v1::LifecycleEvent& event = scratch;
-    event.Clear();
-    event.set_source_id(source_id);
-    event.set_sequence(++sequence);
-    event.set_trace_id(trace_id);
-    event.set_actor(config.actor);
-    event.set_pod(config.pod);
-    event.set_time_ns(absl::ToUnixNanos(absl::Now()));
+  // Starts an event with the fields every event has; its body follows, then Emit.
+  ProtoWriter StartEvent(const std::string& trace_id, const Envelope* envelope) {
+    event_bytes.clear();
+    ProtoWriter w(&event_bytes);
+    w.String(Event::kSourceIdFieldNumber, source_id);
+    w.Varint(Event::kSequenceFieldNumber, ++sequence);
+    w.String(Event::kTraceIdFieldNumber, trace_id);
     if (envelope != nullptr) {
-      event.set_envelope_id(envelope->id);
-      if (envelope->parent_id) event.set_parent_id(*envelope->parent_id);
-      SetRoute(envelope->route, event.mutable_route());
+      w.String(Event::kEnvelopeIdFieldNumber, envelope->id);
+      if (envelope->parent_id) w.String(Event::kParentIdFieldNumber, *envelope->parent_id);
     }
-    return event;
+    w.String(Event::kActorFieldNumber, config.actor);
+    w.String(Event::kPodFieldNumber, config.pod);
+    w.Int(Event::kTimeNsFieldNumber, absl::ToUnixNanos(absl::Now()));
+    if (envelope != nullptr) WriteRoute(envelope->route, Event::kRouteFieldNumber, w);
+    return w;
   }
 
-  // The capture of an envelope per MESHTRACE_CAPTURE: redacted, then capped. `json` is the
-  // envelope as it was on the wire; it is taken (moved) when it can be used as it is.
-  void Capture(std::string&& json, const Envelope* parsed, v1::Capture* out) {
-    std::string text;
+  // Writes the capture of an envelope per MESHTRACE_CAPTURE (redacted, then capped) as the
+  // Capture message `field`. `json` is the envelope as it was on the wire.
+  void WriteCapture(std::string_view json, const Envelope* parsed, int field, ProtoWriter& w) {
+    std::string rewritten;
+    std::vector<std::string> redacted;
+    bool payload_omitted = false;
     if (config.capture == CaptureMode::kMetadata && parsed != nullptr) {
       Envelope copy = *parsed;
       copy.payload_json = "null";
-      std::vector<std::string> fields;
-      text = SerializeEnvelope(redactor.enabled() ? redactor.Apply(copy, &fields) : copy);
-      out->mutable_redacted_fields()->Assign(fields.begin(), fields.end());
-      out->set_payload_omitted(true);
+      rewritten = SerializeEnvelope(redactor.enabled() ? redactor.Apply(copy, &redacted) : copy);
+      json = rewritten;
+      payload_omitted = true;
     } else if (redactor.enabled() && parsed != nullptr) {
-      std::vector<std::string> fields;
-      text = SerializeEnvelope(redactor.Apply(*parsed, &fields));
-      out->mutable_redacted_fields()->Assign(fields.begin(), fields.end());
-    } else {
-      text = std::move(json);
+      rewritten = SerializeEnvelope(redactor.Apply(*parsed, &redacted));
+      json = rewritten;
     }
-    out->set_original_size(text.size());
-    if (text.size() > config.capture_max_bytes) {
-      text.resize(config.capture_max_bytes);
-      out->set_truncated(true);
-    }
-    metrics->CaptureBytes(text.size());
-    out->set_envelope_json(std::move(text));
+    const std::string_view kept = json.substr(0, config.capture_max_bytes);
+    metrics->CaptureBytes(kept.size());
+    using C = v1::Capture;
+    const size_t m = w.Begin(field);
+    w.String(C::kEnvelopeJsonFieldNumber, kept);
+    w.Varint(C::kOriginalSizeFieldNumber, json.size());
+    w.Bool(C::kTruncatedFieldNumber, kept.size() < json.size());
+    w.Bool(C::kPayloadOmittedFieldNumber, payload_omitted);
+    w.Strings(C::kRedactedFieldsFieldNumber, redacted);
+    w.End(m);
   }
 
   void LogEnvelope(LogLevel level, const std::string& msg, const std::string& trace_id,
@@ -140,19 +151,21 @@ struct SidecarApp::Impl {
       metrics->Sent(out.message_type == "routing" ? out.topic : out.to_actor, out.message_type,
                     json.size(), absl::Now() - start);
       if (events()) {
-        v1::LifecycleEvent& event = Event(trace_id, source != nullptr ? source : &out.envelope);
-        v1::Routed* routed = event.mutable_routed();
-        routed->set_envelope_id(out.envelope.id);
-        if (out.envelope.parent_id) routed->set_parent_id(*out.envelope.parent_id);
-        routed->set_destination(out.topic);
-        routed->set_message_type(out.message_type);
-        routed->set_to_actor(out.to_actor);
-        routed->set_phase(out.phase);
-        routed->set_reason(out.reason);
+        using R = v1::Routed;
+        ProtoWriter w = StartEvent(trace_id, source != nullptr ? source : &out.envelope);
+        const size_t body = w.Begin(Event::kRoutedFieldNumber);
+        w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
+        if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
+        w.String(R::kDestinationFieldNumber, out.topic);
+        w.String(R::kMessageTypeFieldNumber, out.message_type);
+        w.String(R::kToActorFieldNumber, out.to_actor);
         if (config.capture != CaptureMode::kNone) {
-          Capture(std::move(json), &out.envelope, routed->mutable_output());
+          WriteCapture(json, &out.envelope, R::kOutputFieldNumber, w);
         }
-        emitter->Emit(event);
+        w.String(R::kPhaseFieldNumber, out.phase);
+        w.String(R::kReasonFieldNumber, out.reason);
+        w.End(body);
+        emitter->Emit(event_bytes);
       }
     }
     return absl::OkStatus();
@@ -167,66 +180,74 @@ struct SidecarApp::Impl {
   void EmitRuntimeResult(const std::string& trace_id, const Envelope& envelope,
                          const RuntimeReply& reply) {
     if (!events()) return;
-    v1::LifecycleEvent& event = Event(trace_id, &envelope);
-    v1::RuntimeResult* result = event.mutable_runtime_result();
-    result->set_http_status(reply.http_status);
-    result->set_duration_ns(absl::ToInt64Nanoseconds(reply.duration));
-    result->set_frame_count(static_cast<int>(reply.frames.size()));
-    result->set_timed_out(reply.kind == RuntimeReply::Kind::kTimeout);
-    if (reply.error.has_value()) SetError(*reply.error, result->mutable_error());
-    emitter->Emit(event);
+    using R = v1::RuntimeResult;
+    ProtoWriter w = StartEvent(trace_id, &envelope);
+    const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
+    w.Int(R::kHttpStatusFieldNumber, reply.http_status);
+    w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
+    w.Int(R::kFrameCountFieldNumber, static_cast<int64_t>(reply.frames.size()));
+    if (reply.error.has_value()) WriteError(*reply.error, R::kErrorFieldNumber, w);
+    w.Bool(R::kTimedOutFieldNumber, reply.kind == RuntimeReply::Kind::kTimeout);
+    w.End(body);
+    emitter->Emit(event_bytes);
   }
 
-  // Takes the message's bytes for the capture.
-  void EmitReceived(KafkaQueue::Message& message, const Accepted& accepted) {
+  void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted) {
     if (!events()) return;
-    v1::LifecycleEvent& event = Event(accepted.trace_id, &accepted.envelope);
-    v1::Received* received = event.mutable_received();
-    received->set_topic(message.topic);
-    received->set_partition(message.partition);
-    received->set_offset(message.offset);
-    received->set_attempt(accepted.status.attempt);
-    received->set_status_json(accepted.incoming_status_json);
-    received->set_queue_enqueued_ns(message.timestamp_ms * 1'000'000);
-    if (auto replay = accepted.envelope.headers.GetString(kReplayHeader)) {
-      received->set_replay_id(*replay);
-    }
+    using R = v1::Received;
+    ProtoWriter w = StartEvent(accepted.trace_id, &accepted.envelope);
+    const size_t body = w.Begin(Event::kReceivedFieldNumber);
+    w.String(R::kTopicFieldNumber, message.topic);
+    w.Int(R::kPartitionFieldNumber, message.partition);
+    w.Int(R::kOffsetFieldNumber, message.offset);
+    w.Int(R::kAttemptFieldNumber, accepted.status.attempt);
+    w.String(R::kStatusJsonFieldNumber, accepted.incoming_status_json);
     if (config.capture != CaptureMode::kNone) {
-      Capture(std::move(message.value), &accepted.envelope, received->mutable_input());
+      WriteCapture(message.value, &accepted.envelope, R::kInputFieldNumber, w);
     }
-    emitter->Emit(event);
+    w.Int(R::kQueueEnqueuedNsFieldNumber, message.timestamp_ms * 1'000'000);
+    if (auto replay = accepted.envelope.headers.GetString(kReplayHeader)) {
+      w.String(R::kReplayIdFieldNumber, *replay);
+    }
+    w.End(body);
+    emitter->Emit(event_bytes);
   }
 
   void EmitRejected(const KafkaQueue::Message& message, const Decision& decision,
                     const std::string& trace_id) {
     if (!events()) return;
+    using R = v1::Rejected;
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
-    v1::LifecycleEvent& event = Event(trace_id, e);
-    v1::Rejected* r = event.mutable_rejected();
-    r->set_reason(decision.failed_reason);
-    r->set_message(decision.summary);
-    size_t cap = std::min(message.value.size(), config.capture_max_bytes);
-    r->set_raw(message.value.substr(0, cap));
-    r->set_raw_truncated(cap < message.value.size());
-    r->set_topic(message.topic);
-    r->set_partition(message.partition);
-    r->set_offset(message.offset);
-    emitter->Emit(event);
+    ProtoWriter w = StartEvent(trace_id, e);
+    const size_t body = w.Begin(Event::kRejectedFieldNumber);
+    w.String(R::kReasonFieldNumber, decision.failed_reason);
+    w.String(R::kMessageFieldNumber, decision.summary);
+    const std::string_view raw =
+        std::string_view(message.value).substr(0, config.capture_max_bytes);
+    w.String(R::kRawFieldNumber, raw);
+    w.Bool(R::kRawTruncatedFieldNumber, raw.size() < message.value.size());
+    w.String(R::kTopicFieldNumber, message.topic);
+    w.Int(R::kPartitionFieldNumber, message.partition);
+    w.Int(R::kOffsetFieldNumber, message.offset);
+    w.End(body);
+    emitter->Emit(event_bytes);
   }
 
   // The envelope's journey ends here: an end actor consumed it, or a frame paused it.
   void EmitTerminated(const std::string& trace_id, const Accepted& accepted,
                       const std::string& phase, const std::string& reason) {
     if (!events()) return;
-    v1::LifecycleEvent& event = Event(trace_id, &accepted.envelope);
-    v1::Terminated* t = event.mutable_terminated();
-    t->set_phase(phase);
-    t->set_reason(reason);
+    using T = v1::Terminated;
+    ProtoWriter w = StartEvent(trace_id, &accepted.envelope);
+    const size_t body = w.Begin(Event::kTerminatedFieldNumber);
+    w.String(T::kPhaseFieldNumber, phase);
+    w.String(T::kReasonFieldNumber, reason);
     if (accepted.status.error.has_value()) {
       const StatusError& e = *accepted.status.error;
-      SetError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, t->mutable_error());
+      WriteError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, T::kErrorFieldNumber, w);
     }
-    emitter->Emit(event);
+    w.End(body);
+    emitter->Emit(event_bytes);
   }
 
   // An accepted envelope whose /invoke call was started and is not completed yet.

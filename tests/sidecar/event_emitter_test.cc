@@ -36,9 +36,9 @@ TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
   auto emitter = NewGrpcEventEmitter(options, &metrics);
   // Many small events (batches sealed by count) and 12 of 200 KB (sealed by size).
   constexpr int kSmall = 1300, kLarge = 12;
-  v1::LifecycleEvent event;  // reused, as the sidecar does
+  std::string event;  // reused, as the sidecar does
   for (int i = 1; i <= kSmall + kLarge; ++i) {
-    event = Received(i, i > kSmall ? 200'000 : 500);
+    Received(i, i > kSmall ? 200'000 : 500).SerializeToString(&event);
     emitter->Emit(event);
   }
   ASSERT_TRUE(collector.WaitForEvents(kSmall + kLarge, absl::Seconds(20)))
@@ -67,7 +67,7 @@ TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest)
   options.buffer_events = 10;
   options.max_backoff = absl::Milliseconds(200);
   auto emitter = NewGrpcEventEmitter(options, &metrics);
-  for (int i = 1; i <= 15; ++i) emitter->Emit(Received(i, 100));
+  for (int i = 1; i <= 15; ++i) emitter->Emit(Received(i, 100).SerializeAsString());
   std::string m = metrics.Render();
   EXPECT_EQ(
       testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"),
@@ -92,9 +92,9 @@ TEST(EventEmitterTest, StopCountsWhatWasNeverAcknowledged) {
   EmitterOptions options;
   options.collector = "127.0.0.1:" + std::to_string(testing::FreePort());
   auto emitter = NewGrpcEventEmitter(options, &metrics);
-  for (int i = 1; i <= 3; ++i) emitter->Emit(Received(i, 100));
+  for (int i = 1; i <= 3; ++i) emitter->Emit(Received(i, 100).SerializeAsString());
   emitter->Stop(absl::Milliseconds(100));
-  emitter->Emit(Received(4, 100));  // after Stop: dropped, never buffered
+  emitter->Emit(Received(4, 100).SerializeAsString());  // after Stop: dropped, never buffered
   const std::string m = metrics.Render();
   EXPECT_EQ(testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="shutdown"})"),
             4);

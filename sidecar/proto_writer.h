@@ -1,0 +1,88 @@
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace meshtrace::sidecar {
+
+// Appends protobuf wire format to a string, field by field, for the sidecar's hot path: the
+// lifecycle events are written straight into bytes instead of being built as messages and then
+// serialised (no string copies into the message, no size pass, no second walk). Written in
+// field-number order with proto3's defaults skipped, the bytes equal what protobuf's own
+// serialiser produces for the same message (tests/sidecar/proto_writer_test.cc checks that).
+//
+// Strings are not checked for UTF-8 here: the sidecar's strings come from validated JSON,
+// its configuration and Kafka topic names.
+class ProtoWriter {
+ public:
+  explicit ProtoWriter(std::string* out) : out_(out) {}
+
+  // uint32/uint64/int32/int64 (negative values take ten bytes, as protobuf writes them) and
+  // bool; 0 and false are proto3 defaults and are not written.
+  void Varint(int field, uint64_t value) {
+    if (value == 0) return;
+    Tag(field, kVarint);
+    Raw(value);
+  }
+  void Int(int field, int64_t value) { Varint(field, static_cast<uint64_t>(value)); }
+  void Bool(int field, bool value) { Varint(field, value ? 1 : 0); }
+
+  // string/bytes; an empty one is the default and is not written.
+  void String(int field, std::string_view value) {
+    if (!value.empty()) RepeatedString(field, value);
+  }
+  // One element of a repeated string: always written.
+  void RepeatedString(int field, std::string_view value) {
+    Tag(field, kLengthDelimited);
+    Raw(value.size());
+    out_->append(value);
+  }
+  template <typename Range>
+  void Strings(int field, const Range& values) {
+    for (const auto& value : values) RepeatedString(field, value);
+  }
+
+  // A nested message: its fields are written between Begin and End. Its length goes in front;
+  // room for the longest varint is kept and the body moved back once its length is known.
+  size_t Begin(int field) {
+    Tag(field, kLengthDelimited);
+    const size_t mark = out_->size();
+    out_->append(kMaxLengthBytes, '\0');
+    return mark;
+  }
+  void End(size_t mark) {
+    const size_t body = mark + kMaxLengthBytes;
+    const size_t length = out_->size() - body;
+    char prefix[kMaxLengthBytes];
+    const size_t n = Encode(length, prefix);
+    std::memcpy(out_->data() + mark, prefix, n);
+    std::memmove(out_->data() + mark + n, out_->data() + body, length);
+    out_->resize(mark + n + length);
+  }
+
+ private:
+  static constexpr int kVarint = 0;
+  static constexpr int kLengthDelimited = 2;
+  static constexpr size_t kMaxLengthBytes = 5;  // a length is at most 2^32 - 1
+
+  static size_t Encode(uint64_t value, char* out) {
+    size_t n = 0;
+    while (value >= 0x80) {
+      out[n++] = static_cast<char>(value | 0x80);
+      value >>= 7;
+    }
+    out[n++] = static_cast<char>(value);
+    return n;
+  }
+  void Raw(uint64_t value) {
+    char bytes[10];
+    out_->append(bytes, Encode(value, bytes));
+  }
+  void Tag(int field, int wire_type) { Raw((static_cast<uint64_t>(field) << 3) | wire_type); }
+
+  std::string* out_;
+};
+
+}  // namespace meshtrace::sidecar
