@@ -198,10 +198,13 @@ void SidecarMetrics::EventsEmitted(uint64_t n) { f_->emitted_counter->Increment(
 void SidecarMetrics::EventsDropped(const std::string& reason, uint64_t n) {
   f_->events_dropped->Add({{"reason", reason}}).Increment(n);
 }
-void SidecarMetrics::EventQueueDepth(int64_t n) { f_->depth_gauge->Set(static_cast<double>(n)); }
+void SidecarMetrics::EventQueueDepth(int64_t n) {
+  event_queue_depth_.store(n, std::memory_order_relaxed);
+}
 void SidecarMetrics::CaptureBytes(uint64_t n) { f_->capture_counter->Increment(n); }
 
 std::string SidecarMetrics::Render() const {
+  f_->depth_gauge->Set(static_cast<double>(event_queue_depth_.load(std::memory_order_relaxed)));
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
