@@ -1,16 +1,16 @@
 // Load driver: envelopes/s through one meshtrace-sidecar process with the example runtime's
 // echo handler, and the sidecar's CPU per envelope (from /proc/<pid>/stat, i.e. the kernel's
 // rusage accounting), with lifecycle events + payload capture off and on in the same run.
-// A third run calls the runtime directly (no Kafka, no sidecar) as the baseline of what the
+// A first run calls the runtime directly (no Kafka, no sidecar) as the baseline of what the
 // runtime itself costs.
 //
 //   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on]
-//                                   [--rate R] [--sidecar-env K=V]
+//                                   [--rate R] [--repeat K] [--sidecar-env K=V]
 //
-// Each mode runs twice: at top speed (the input is in the topic before the sidecar starts)
-// and paced (fed at R envelopes/s, default 15,000), so that events on and off are compared at
-// the same pace: at top speed the stand-in collector's work shares the two cores and slows
-// everything else down.
+// Each mode runs at top speed (the input is in the topic before the sidecar starts) and paced
+// (fed at R envelopes/s, default 10,000, a pace both modes keep), K times (default 3), the
+// modes alternating; the table shows medians, and the events overhead is taken pair by pair.
+#include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <netinet/in.h>
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -25,13 +26,16 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/runtime_client.h"
+#include "meshtrace/v1/collector.grpc.pb.h"
 #include "replayer/dev_kafka.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/kafka_helpers.h"
@@ -86,6 +90,7 @@ struct Result {
   double user_us_per_envelope = 0;  // of which in user space (the rest is the kernel's)
   long rss_mib = 0;
   uint64_t events = 0;
+  double driver_us_per_envelope = 0;  // this process: mock Kafka, feeder, stand-in collector
 };
 
 // messages_processed_total summed over statuses, read from the sidecar's /metrics.
@@ -112,7 +117,7 @@ void Feed(const std::string& brokers, const std::string& topic,
   std::string err;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   conf->set("bootstrap.servers", brokers, err);
-  conf->set("linger.ms", "2", err);
+  conf->set("linger.ms", "20", err);
   conf->set("log_level", "3", err);
   std::unique_ptr<RdKafka::Producer> producer(RdKafka::Producer::create(conf.get(), err));
   if (!producer) {
@@ -144,12 +149,108 @@ void Feed(const std::string& brokers, const std::string& topic,
   producer->flush(10000);
 }
 
+// The stand-in collector's load without a sidecar sending it. In the events-off runs this
+// process sends the collector what a sidecar with capture on would send for the envelopes
+// processed so far (three events each, with the envelope as the input and output captures), so
+// that both runs of a pair carry the same collector work on the shared cores and their
+// difference is the sidecar's own capture and emission.
+class BackgroundEvents {
+ public:
+  BackgroundEvents(const std::string& collector, size_t payload_bytes,
+                   const std::atomic<double>& processed)
+      : processed_(processed),
+        batches_(EncodeBatches(payload_bytes)),
+        thread_([this, collector] { Run(collector, batches_); }) {}
+  ~BackgroundEvents() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  // 16 batches of 512 events, encoded before the clock starts and sent over and over (the
+  // repeats cost the stand-in what new events do: it decodes their identities and looks them up).
+  static std::vector<std::string> EncodeBatches(size_t payload_bytes) {
+    static std::atomic<int> instances{0};
+    const std::string source = "background-" + std::to_string(++instances);
+    std::vector<std::string> batches;
+    uint64_t sequence = 0;
+    for (int b = 1; b <= 16; ++b) {
+      v1::EventBatch batch;
+      batch.set_batch_id(b);
+      for (int i = 0; i < 512; ++i) {
+        const uint64_t seq = ++sequence;
+        const int envelope = static_cast<int>(seq / 3);
+        v1::LifecycleEvent* e = batch.add_events();
+        e->set_source_id(source);
+        e->set_sequence(seq);
+        e->set_trace_id("t-" + std::to_string(envelope));
+        e->set_envelope_id("bench-" + std::to_string(envelope));
+        e->set_actor("echo");
+        e->set_time_ns(absl::ToUnixNanos(absl::Now()));
+        e->mutable_route()->set_curr("echo");
+        if (seq % 3 == 0) {
+          e->mutable_received()->set_topic("asya-echo");
+          e->mutable_received()->set_offset(envelope);
+          e->mutable_received()->mutable_input()->set_envelope_json(
+              MakeEnvelope(envelope, payload_bytes));
+        } else if (seq % 3 == 1) {
+          e->mutable_runtime_result()->set_http_status(200);
+          e->mutable_runtime_result()->set_frame_count(1);
+        } else {
+          e->mutable_routed()->set_envelope_id("bench-" + std::to_string(envelope));
+          e->mutable_routed()->set_destination("asya-x-sink");
+          e->mutable_routed()->mutable_output()->set_envelope_json(
+              MakeEnvelope(envelope, payload_bytes));
+        }
+      }
+      batches.push_back(batch.SerializeAsString());
+    }
+    return batches;
+  }
+
+  void Run(const std::string& collector, const std::vector<std::string>& batches) {
+    auto channel = grpc::CreateChannel(collector, grpc::InsecureChannelCredentials());
+    grpc::ClientContext context;
+    static const grpc::internal::RpcMethod kIngest("/meshtrace.v1.Collector/Ingest",
+                                                   grpc::internal::RpcMethod::BIDI_STREAMING);
+    std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+        grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+            channel.get(), kIngest, &context));
+    std::thread acks([&] {
+      grpc::ByteBuffer ack;
+      while (stream->Read(&ack)) {
+      }
+    });
+    size_t sent = 0;  // events
+    while (!stop_) {
+      while (!stop_ && static_cast<double>(sent + 512) <= 3 * processed_.load()) {
+        const std::string& bytes = batches[(sent / 512) % batches.size()];
+        grpc::Slice slice(bytes.data(), bytes.size(), grpc::Slice::STATIC_SLICE);
+        grpc::ByteBuffer buffer(&slice, 1);
+        if (!stream->Write(buffer)) stop_ = true;
+        sent += 512;
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    stream->WritesDone();
+    context.TryCancel();
+    acks.join();
+    (void)stream->Finish();
+  }
+
+  const std::atomic<double>& processed_;
+  const std::vector<std::string> batches_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 // Runs one sidecar over `n` envelopes and measures the steady state between 10% and 100%
 // processed, from the sidecar's own counters and /proc. With `rate` 0 the whole input is in
 // the topic before the sidecar starts (its top speed); otherwise it is fed at `rate`/s while
 // the sidecar runs (the CPU it takes at the same pace, events on or off).
 Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
-                  const std::string& collector, const std::string& group_suffix, double rate) {
+                  const std::string& collector, const std::string& background_collector,
+                  const std::string& group_suffix, double rate) {
   Result result;
   std::vector<std::string> inputs;
   inputs.reserve(n);
@@ -185,12 +286,17 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   if (rate > 0) {
     feeder = std::thread([&] { Feed(brokers, topic, inputs, rate, port, stop_feeding); });
   }
+  std::atomic<double> processed{0};
+  std::optional<BackgroundEvents> background;
+  if (!background_collector.empty())
+    background.emplace(background_collector, payload_bytes, processed);
   // Waits until `count` envelopes are processed; exits when progress stops for 30 s.
   auto wait_for = [&](double count) {
     double seen = 0, last = -1;
     absl::Time progressed = absl::Now();
     // Scrapes cost the sidecar CPU too: poll gently.
     while ((seen = Processed(client)) < count) {
+      processed = seen;
       if (seen != last) last = seen, progressed = absl::Now();
       if (absl::Now() - progressed > absl::Seconds(30)) {
         std::fprintf(stderr, "the sidecar stopped at %.0f of %.0f envelopes\n", seen, count);
@@ -202,16 +308,21 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   };
   double c0 = wait_for(n / 10.0);
   ProcStat start = ReadProc(sidecar->pid());
+  ProcStat driver_start = ReadProc(getpid());
   absl::Time t0 = absl::Now();
   double c1 = wait_for(n);
   absl::Time t1 = absl::Now();
   ProcStat end = ReadProc(sidecar->pid());
+  ProcStat driver_end = ReadProc(getpid());
   stop_feeding = true;
   if (feeder.joinable()) feeder.join();
+  background.reset();
   result.envelopes_per_second = (c1 - c0) / absl::ToDoubleSeconds(t1 - t0);
   result.cpu_us_per_envelope = (end.cpu_seconds - start.cpu_seconds) * 1e6 / (c1 - c0);
   result.user_us_per_envelope = (end.user_seconds - start.user_seconds) * 1e6 / (c1 - c0);
   result.rss_mib = end.rss_kib / 1024;
+  result.driver_us_per_envelope =
+      (driver_end.cpu_seconds - driver_start.cpu_seconds) * 1e6 / (c1 - c0);
   sidecar->Signal(SIGTERM);
   (void)sidecar->Wait(absl::Seconds(30));
   runtime->Signal(SIGTERM);
@@ -250,65 +361,111 @@ double RuntimeOnly(int n, size_t payload_bytes) {
   return rate;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty()      ? 0
+         : v.size() % 2 ? v[v.size() / 2]
+                        : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// One line of the table: the median of the repeats, and their range.
+void PrintRow(const std::string& name, const std::vector<Result>& runs) {
+  if (runs.empty()) return;
+  std::vector<double> rate, cpu, user, rss, driver;
+  for (const Result& r : runs) {
+    driver.push_back(r.driver_us_per_envelope);
+    rate.push_back(r.envelopes_per_second);
+    cpu.push_back(r.cpu_us_per_envelope);
+    user.push_back(r.user_us_per_envelope);
+    rss.push_back(static_cast<double>(r.rss_mib));
+  }
+  std::printf("%-48s %12.0f %11.1f %11.1f %8.0f %9.1f-%-5.1f %10.1f\n", name.c_str(), Median(rate),
+              Median(cpu), Median(user), Median(rss), *std::min_element(cpu.begin(), cpu.end()),
+              *std::max_element(cpu.begin(), cpu.end()), Median(driver));
+}
+
+// CPU per envelope with events on against off, run by run (each pair ran back to back).
+std::string Overheads(const std::vector<Result>& off, const std::vector<Result>& on) {
+  std::vector<double> ratios;
+  std::string each;
+  for (size_t i = 0; i < std::min(off.size(), on.size()); ++i) {
+    ratios.push_back((on[i].cpu_us_per_envelope / off[i].cpu_us_per_envelope - 1) * 100);
+    each += (each.empty() ? "" : ", ") + absl::StrFormat("%+.1f%%", ratios.back());
+  }
+  return absl::StrFormat("median %+.1f%% (runs: %s)", Median(ratios), each);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int n = 100000;
   size_t payload_bytes = 512;
-  double paced_rate = 15000;  // the throughput target; 0 skips the paced runs
-  std::string only;           // "off" or "on": run just that sidecar (for profiling)
+  double paced_rate = 10000;  // below what either mode reaches; 0 skips the paced runs
+  int repeat = 3;
+  std::string only;  // "off" or "on": run just that sidecar (for profiling)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
     if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
     if (flag == "--only") only = argv[i + 1];
     if (flag == "--rate") paced_rate = std::stod(argv[i + 1]);
+    if (flag == "--repeat") repeat = std::max(1, std::stoi(argv[i + 1]));
     if (flag == "--sidecar-env") {
       const std::string kv = argv[i + 1];
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
   }
   std::vector<meshtrace::replayer::TopicSpec> topics;
-  for (const char* suffix : {"off", "on", "paced-off", "paced-on"}) {
-    topics.push_back({std::string("asya-echo-") + suffix, kInputPartitions});
+  for (int r = 1; r <= repeat; ++r) {
+    for (const char* mode : {"off", "on", "paced-off", "paced-on"}) {
+      topics.push_back(
+          {"asya-echo-" + std::string(mode) + "-" + std::to_string(r), kInputPartitions});
+    }
   }
   auto kafka = meshtrace::replayer::DevKafka::Start(1, topics);
   if (!kafka.ok()) return 1;
   const std::string brokers = (*kafka)->bootstraps();
   std::cout << "sidecar_bench: " << n << " envelopes of ~" << MakeEnvelope(0, payload_bytes).size()
-            << " bytes, echo handler, one sidecar process, mock Kafka cluster\n";
+            << " bytes, echo handler, one sidecar process, mock Kafka cluster; " << repeat
+            << " runs of each mode, alternating\n";
 
   double runtime_rate = RuntimeOnly(20000, payload_bytes);
 
-  // The stand-in collector decodes and acknowledges every batch but keeps no copies.
+  // The stand-in collector reads batch ids and event identities only and acknowledges every
+  // batch: it keeps no copies and decodes no captures, to take as little as it can of the two
+  // cores the measured sidecar runs on.
   meshtrace::testing::CollectorStub collector(0, /*keep_events=*/false);
-  Result off, on, paced_off, paced_on;
-  auto run = [&](const std::string& mode, const std::string& suffix, double rate) {
-    return RunSidecar(brokers, n, payload_bytes, mode == "on" ? collector.address() : "", suffix,
-                      rate);
+  std::vector<Result> off, on, paced_off, paced_on;
+  auto run = [&](bool events, const std::string& topic, double rate) {
+    return RunSidecar(brokers, n, payload_bytes, events ? collector.address() : "",
+                      events ? "" : collector.address(), topic, rate);
   };
-  if (only != "on") off = run("off", "off", 0);
-  if (only != "off") on = run("on", "on", 0);
-  if (paced_rate > 0 && only != "on") paced_off = run("off", "paced-off", paced_rate);
-  if (paced_rate > 0 && only != "off") paced_on = run("on", "paced-on", paced_rate);
+  // Modes alternate, so that the machine's drift (±20 % over minutes) falls on both alike.
+  for (int r = 1; r <= repeat; ++r) {
+    const std::string k = "-" + std::to_string(r);
+    if (only != "on") off.push_back(run(false, "off" + k, 0));
+    if (only != "off") on.push_back(run(true, "on" + k, 0));
+    if (paced_rate > 0 && only != "on")
+      paced_off.push_back(run(false, "paced-off" + k, paced_rate));
+    if (paced_rate > 0 && only != "off") paced_on.push_back(run(true, "paced-on" + k, paced_rate));
+  }
 
-  std::printf("\n%-48s %12s %11s %11s %8s\n", "run", "envelopes/s", "CPU us/env", "of it user",
-              "RSS MiB");
+  std::printf("\nmedians of %d runs\n%-48s %12s %11s %11s %8s %15s %10s\n", repeat, "run",
+              "envelopes/s", "CPU us/env", "of it user", "RSS MiB", "CPU range", "driver us");
   std::printf("%-48s %12.0f %11s %11s %8s\n", "baseline: runtime /invoke alone, pipelined",
               runtime_rate, "-", "-", "-");
   const std::string paced = " at " + std::to_string(static_cast<int>(paced_rate)) + "/s";
-  for (const auto& [name, r] : std::vector<std::pair<std::string, const Result&>>{
-           {"top speed, events off", off},
-           {"top speed, events + payload capture on", on},
-           {"paced" + paced + ", events off", paced_off},
-           {"paced" + paced + ", events + payload capture on", paced_on}}) {
-    std::printf("%-48s %12.0f %11.1f %11.1f %8ld\n", name.c_str(), r.envelopes_per_second,
-                r.cpu_us_per_envelope, r.user_us_per_envelope, r.rss_mib);
+  PrintRow("top speed, events off", off);
+  PrintRow("top speed, events + payload capture on", on);
+  PrintRow("paced" + paced + ", events off", paced_off);
+  PrintRow("paced" + paced + ", events + payload capture on", paced_on);
+  if (!off.empty() && !on.empty()) {
+    std::printf("\ncapture+events CPU overhead at top speed: %s\n", Overheads(off, on).c_str());
   }
-  std::printf(
-      "\ncapture+events CPU overhead: %+.1f%% at top speed, %+.1f%% paced; "
-      "events at the collector: %zu\n",
-      (on.cpu_us_per_envelope / off.cpu_us_per_envelope - 1) * 100,
-      (paced_on.cpu_us_per_envelope / paced_off.cpu_us_per_envelope - 1) * 100, collector.count());
+  if (!paced_off.empty() && !paced_on.empty()) {
+    std::printf("capture+events CPU overhead paced: %s\n", Overheads(paced_off, paced_on).c_str());
+  }
+  std::printf("events at the stand-in collector (sidecars' and background): %zu\n",
+              collector.count());
   return 0;
 }
