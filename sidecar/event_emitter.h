@@ -15,7 +15,10 @@ struct EmitterOptions {
   std::string token;             // bearer token, empty = none
   std::string tls_ca_pem;        // non-empty: TLS to the collector, trusting these CA certificates
   size_t buffer_events = 65536;  // queued + unacknowledged events at most
-  size_t max_batch = 512;
+  // Events per batch at most (a batch is also sealed at 1 MiB, or every flush_interval). Fewer,
+  // larger writes cost the sidecar less: 2,048 against 512 took ~0.4 us of CPU per envelope off
+  // the events overhead in alternating sidecar_bench runs.
+  size_t max_batch = 2048;
   absl::Duration flush_interval = absl::Milliseconds(20);
   absl::Duration max_backoff = absl::Seconds(2);
 };
