@@ -148,6 +148,10 @@ class IndexPrefix : public rocksdb::SliceTransform {
 
 }  // namespace
 
+struct TraceStore::Staged::Rep {
+  rocksdb::WriteBatch batch;
+};
+
 struct TraceStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> cf;
@@ -167,6 +171,11 @@ struct TraceStore::Impl {
     absl::flat_hash_set<std::pair<std::string, uint64_t>> checked_ids;
   };
   std::vector<Shard> shards;
+
+  // Write batches already applied, kept with their capacity for the next Stage: a new one grew
+  // to megabytes by doubling, faulting in fresh pages on every write.
+  absl::Mutex spare_mu;
+  std::vector<std::unique_ptr<Staged::Rep>> spare ABSL_GUARDED_BY(spare_mu);
 
   // Calls `fn` for every record of every chunk of a trace.
   template <typename Fn>
@@ -302,9 +311,6 @@ PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns)
   return p;
 }
 
-struct TraceStore::Staged::Rep {
-  rocksdb::WriteBatch batch;
-};
 TraceStore::Staged::Staged() : rep_(std::make_unique<Rep>()) {}
 TraceStore::Staged::~Staged() = default;
 TraceStore::Staged::Staged(Staged&&) noexcept = default;
@@ -316,6 +322,13 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
   Impl& s = *impl_;
   Impl::Shard& shard = s.shards[shard_index];
   Staged staged;
+  {
+    absl::MutexLock lock(&s.spare_mu);
+    if (!s.spare.empty()) {
+      staged.rep_ = std::move(s.spare.back());
+      s.spare.pop_back();
+    }
+  }
   rocksdb::WriteBatch& batch = staged.rep_->batch;
   absl::flat_hash_map<std::string_view, uint64_t> touched_sources;
   // One chunk per trace: its new events, and the captures not yet stored for it.
@@ -360,7 +373,11 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
 absl::Status TraceStore::Apply(Staged write) {
   rocksdb::WriteOptions options;
   options.sync = true;
-  return FromRocks(impl_->db->Write(options, &write.rep_->batch), "store write");
+  absl::Status st = FromRocks(impl_->db->Write(options, &write.rep_->batch), "store write");
+  write.rep_->batch.Clear();  // keeps its buffer
+  absl::MutexLock lock(&impl_->spare_mu);
+  if (impl_->spare.size() < 2) impl_->spare.push_back(std::move(write.rep_));
+  return st;
 }
 
 bool TraceStore::MayContain(const std::string& source_id, uint64_t sequence, int shard) const {
