@@ -374,7 +374,8 @@ absl::Status TraceStore::Apply(Staged write) {
   rocksdb::WriteOptions options;
   options.sync = true;
   absl::Status st = FromRocks(impl_->db->Write(options, &write.rep_->batch), "store write");
-  write.rep_->batch.Clear();  // keeps its buffer
+  if (write.rep_->batch.GetDataSize() > (32u << 20)) return st;  // a rare giant: not kept
+  write.rep_->batch.Clear();                                     // keeps its buffer
   absl::MutexLock lock(&impl_->spare_mu);
   if (impl_->spare.size() < 2) impl_->spare.push_back(std::move(write.rep_));
   return st;

@@ -35,7 +35,7 @@ struct Batch {
   std::string bytes;
 };
 using BatchPtr = std::shared_ptr<Batch>;
-// Buffers of acknowledged batches kept for the next ones: a batch grows to ~0.5 MiB, and a new
+// Buffers of acknowledged batches kept for the next ones: a batch grows to up to 1 MiB, and a new
 // buffer each time is page faults and reallocation copies on the processing thread.
 constexpr size_t kSpareBuffers = 4;
 
