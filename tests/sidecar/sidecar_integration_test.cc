@@ -242,10 +242,14 @@ TEST_F(SidecarIntegrationTest, CollectorDownAndBackLosesNoEventAndBrokerOutageLo
   // The collector comes back on the same port: every buffered event is delivered.
   testing::CollectorStub collector(port);
   ASSERT_TRUE(collector.WaitForEvents(300, absl::Seconds(20))) << collector.events().size();
+  // The acks are on their way back; a scrape is not one snapshot (the queue depth is read a
+  // moment before the counters), so wait until both have settled.
   std::string m = c.Metrics();
   for (int i = 0;
-       i < 200 && testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total") < 300; ++i) {
-    absl::SleepFor(absl::Milliseconds(20));  // the acks are on their way back
+       i < 200 && (testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total") < 300 ||
+                   testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth") > 0);
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
     m = c.Metrics();
   }
   EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_events_emitted_total"), 300);
