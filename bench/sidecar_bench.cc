@@ -89,7 +89,6 @@ struct Result {
   double cpu_us_per_envelope = 0;
   double user_us_per_envelope = 0;  // of which in user space (the rest is the kernel's)
   long rss_mib = 0;
-  uint64_t events = 0;
   double driver_us_per_envelope = 0;  // this process: mock Kafka, feeder, stand-in collector
 };
 

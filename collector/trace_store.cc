@@ -311,7 +311,7 @@ PreparedEvent TraceStore::Prepare(v1::LifecycleEvent event, int64_t ingested_ns)
   return p;
 }
 
-TraceStore::Staged::Staged() : rep_(std::make_unique<Rep>()) {}
+TraceStore::Staged::Staged() = default;
 TraceStore::Staged::~Staged() = default;
 TraceStore::Staged::Staged(Staged&&) noexcept = default;
 TraceStore::Staged& TraceStore::Staged::operator=(Staged&&) noexcept = default;
@@ -329,6 +329,7 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
       s.spare.pop_back();
     }
   }
+  if (staged.rep_ == nullptr) staged.rep_ = std::make_unique<Staged::Rep>();
   rocksdb::WriteBatch& batch = staged.rep_->batch;
   absl::flat_hash_map<std::string_view, uint64_t> touched_sources;
   // One chunk per trace: its new events, and the captures not yet stored for it.

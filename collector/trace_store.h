@@ -85,7 +85,8 @@ class TraceStore {
   // written) ahead as if it were stored; Apply writes it. Stages and Applies of one shard must
   // come in the same order, and an Apply that fails leaves that view ahead of the disk: the
   // caller must not go on writing (the collector exits; a restart rebuilds from the store).
-  // Reads of the store see a staged write only once it is applied.
+  // Reads of the store see a staged write only once it is applied. A default-constructed
+  // Staged is empty (a placeholder): only what Stage returned may be applied.
   class Staged {
    public:
     Staged();
