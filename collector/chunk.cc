@@ -1,5 +1,7 @@
 #include "collector/chunk.h"
 
+#include <lz4.h>
+
 namespace meshtrace::collector::chunk {
 namespace {
 
@@ -40,6 +42,53 @@ void AppendBlob(std::string_view hash, std::string_view bytes, std::string* chun
   chunk->push_back(kBlob);
   PutBytes(hash, chunk);
   PutBytes(bytes, chunk);
+}
+
+struct Compressor::State {
+  LZ4_stream_t stream;
+};
+
+Compressor::Compressor() : state_(std::make_unique<State>()) {
+  LZ4_initStream(&state_->stream, sizeof(LZ4_stream_t));
+}
+Compressor::~Compressor() = default;
+Compressor::Compressor(Compressor&&) noexcept = default;
+Compressor& Compressor::operator=(Compressor&&) noexcept = default;
+
+void Compressor::Seal(std::string_view chunk, std::string* out) {
+  out->clear();
+  if (chunk.size() > kMaxChunkBytes) {
+    out->assign(chunk);
+    return;
+  }
+  const int bound = LZ4_compressBound(static_cast<int>(chunk.size()));
+  out->resize(5 + static_cast<size_t>(bound));
+  (*out)[0] = kCompressed;
+  const auto raw = static_cast<uint32_t>(chunk.size());
+  for (int i = 0; i < 4; ++i) (*out)[1 + i] = static_cast<char>((raw >> ((3 - i) * 8)) & 0xff);
+  // A fast reset: the state forgets the last chunk without clearing its table, and the chunk
+  // is compressed on its own (no dictionary).
+  LZ4_resetStream_fast(&state_->stream);
+  const int n = LZ4_compress_fast_continue(&state_->stream, chunk.data(), out->data() + 5,
+                                           static_cast<int>(chunk.size()), bound, 1);
+  if (n <= 0 || static_cast<size_t>(n) + 5 >= chunk.size()) {
+    out->assign(chunk);
+    return;
+  }
+  out->resize(5 + static_cast<size_t>(n));
+}
+
+std::string_view Unseal(std::string_view value, std::string* buffer) {
+  if (value.empty() || value[0] != kCompressed) return value;
+  if (value.size() < 5) return {};
+  uint32_t raw = 0;
+  for (int i = 1; i <= 4; ++i) raw = (raw << 8) | static_cast<uint8_t>(value[i]);
+  if (raw > kMaxChunkBytes) return {};
+  buffer->resize(raw);
+  const int n = LZ4_decompress_safe(value.data() + 5, buffer->data(),
+                                    static_cast<int>(value.size() - 5), static_cast<int>(raw));
+  if (n != static_cast<int>(raw)) return {};
+  return *buffer;
 }
 
 bool Reader::Next(Record* r) {

@@ -166,6 +166,8 @@ struct TraceStore::Impl {
   struct Shard {
     absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
     RecentKeys recent_blobs, recent_envelopes;
+    chunk::Compressor compressor;
+    std::string sealed;  // a compressed chunk, reused
     // The event ids of the trace Contains read last (resends come a trace at a time).
     std::string checked_trace;
     absl::flat_hash_set<std::pair<std::string, uint64_t>> checked_ids;
@@ -182,8 +184,9 @@ struct TraceStore::Impl {
   absl::Status ForEachRecord(const std::string& trace_id, Fn fn) const {
     const std::string prefix = TracePrefix(trace_id);
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h(kEvents)));
+    std::string buffer;
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      chunk::Reader reader(it->value().ToStringView());
+      chunk::Reader reader(chunk::Unseal(it->value().ToStringView(), &buffer));
       for (chunk::Record r; reader.Next(&r);) fn(r);
     }
     return FromRocks(it->status(), "reading trace " + trace_id);
@@ -245,15 +248,17 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
   // insert hint per "kind, value": its keys arrive in time order under each.
   families[kIndex].options.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<IndexPrefix>();
-  // Chunks (a trace's events of one write, ~1-10 KB) go to blob files at flush and stay
-  // there: compaction moves only their keys (it had taken a quarter of a core at full
-  // ingest). Retention deletes the oldest traces, so the oldest blob files turn to garbage
-  // first; compaction relocates what is still live in them once they are half garbage.
+  // Chunks (a trace's events of one write, ~0.5-5 KB compressed) go to blob files at flush
+  // and stay there: compaction moves only their keys (it had taken a quarter of a core at
+  // full ingest). Retention deletes the oldest traces, so the oldest blob files turn to
+  // garbage first; compaction relocates what is still live in them once they are half
+  // garbage. Chunks arrive compressed (chunk::Compressor): the blob files do not compress
+  // them again.
   rocksdb::ColumnFamilyOptions& events = families[kEvents].options;
   events.enable_blob_files = true;
-  events.min_blob_size = 512;
+  events.min_blob_size = 256;
   events.blob_file_size = 64 << 20;
-  events.blob_compression_type = rocksdb::kLZ4Compression;
+  events.blob_compression_type = rocksdb::kNoCompression;
   events.enable_blob_garbage_collection = true;
   events.blob_garbage_collection_force_threshold = 0.5;
 
@@ -356,7 +361,10 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
     uint64_t& hw = touched_sources[e.source_id()];
     hw = std::max(hw, e.sequence());
   }
-  for (const Chunk& chunk : chunks) batch.Put(s.h(kEvents), chunk.key, chunk.value);
+  for (const Chunk& chunk : chunks) {
+    shard.compressor.Seal(chunk.value, &shard.sealed);
+    batch.Put(s.h(kEvents), chunk.key, shard.sealed);
+  }
   for (const auto& [source, seq] : touched_sources) {
     uint64_t& hw = shard.high_water[std::string(source)];
     if (hw >= seq) continue;

@@ -1,6 +1,7 @@
 // The chunk format of the store's events family: records round-trip, and a damaged chunk
 // (cut anywhere, an unknown record kind, a length past the end) stops the reader at the
-// damage without reading past the chunk.
+// damage without reading past the chunk. Sealed (compressed) chunks unseal to the same
+// records; a damaged one reads as nothing, and chunks stored uncompressed still read.
 #include "collector/chunk.h"
 
 #include <gtest/gtest.h>
@@ -72,6 +73,88 @@ TEST(ChunkTest, UnknownKindsAndOverlongLengthsStopTheReader) {
   EXPECT_EQ(ReadAll(overlong).size(), 1u);
   EXPECT_TRUE(ReadAll("").empty());
   EXPECT_TRUE(ReadAll(std::string(1, kEvent)).empty());
+}
+
+// A chunk as the store writes it: many records of one trace, whose ids and bodies repeat.
+std::string TraceChunk() {
+  std::string chunk;
+  for (int i = 0; i < 6; ++i) {
+    v1::LifecycleEvent event;
+    event.set_source_id("setup-payment-7d9f/3");
+    event.set_sequence(1000 + i);
+    event.set_trace_id("4c1690f6-6fa8-4e3c-aa90-215c0669c6eb");
+    event.set_envelope_id("4c1690f6-6fa8-4e3c-aa90-215c0669c6eb");
+    event.set_actor("setup-payment");
+    AppendEvent(event, 1'700'000'000'000'000'000 + i, &chunk);
+    AppendBlob(std::string(64, static_cast<char>('a' + i)),
+               R"({"id":"4c1690f6-6fa8-4e3c-aa90-215c0669c6eb","route":{"prev":["create-account"],)"
+               R"("curr":"setup-payment","next":["send-welcome"]},"payload":{"card":"declined"}})",
+               &chunk);
+  }
+  return chunk;
+}
+
+TEST(ChunkTest, SealedChunksAreSmallerAndUnsealToTheSameRecords) {
+  const std::string chunk = TraceChunk();
+  Compressor compressor;
+  std::string sealed;
+  compressor.Seal(chunk, &sealed);
+  ASSERT_FALSE(sealed.empty());
+  EXPECT_EQ(sealed[0], kCompressed);
+  EXPECT_LT(sealed.size() * 2, chunk.size()) << "a trace's records repeat its ids";
+  std::string buffer;
+  EXPECT_EQ(Unseal(sealed, &buffer), chunk);
+  EXPECT_EQ(ReadAll(Unseal(sealed, &buffer)).size(), 12u);
+  // The compressor is reused for the next chunk: nothing of the last one leaks into it.
+  v1::LifecycleEvent event;
+  const std::string other = TwoRecords(&event) + chunk.substr(0, 100);
+  compressor.Seal(other, &sealed);
+  EXPECT_EQ(Unseal(sealed, &buffer), other);
+}
+
+TEST(ChunkTest, AChunkThatDoesNotShrinkIsStoredAsItIs) {
+  std::string random;
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 2000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    random.push_back(static_cast<char>(x));
+  }
+  std::string incompressible;
+  AppendBlob(std::string_view(random).substr(1000, 64), std::string_view(random).substr(0, 1000),
+             &incompressible);
+  Compressor compressor;
+  std::string sealed;
+  compressor.Seal(incompressible, &sealed);
+  EXPECT_TRUE(sealed == incompressible);
+  std::string buffer;
+  EXPECT_TRUE(Unseal(sealed, &buffer) == incompressible);
+  EXPECT_TRUE(buffer.empty()) << "an uncompressed value is read in place";
+  EXPECT_EQ(ReadAll(Unseal(sealed, &buffer)).size(), 1u);
+}
+
+TEST(ChunkTest, ChunksOfStoresWrittenBeforeCompressionStillRead) {
+  v1::LifecycleEvent event;
+  const std::string chunk = TwoRecords(&event);  // starts with 'E': the old stored value
+  std::string buffer;
+  EXPECT_EQ(ReadAll(Unseal(chunk, &buffer)).size(), 2u);
+}
+
+TEST(ChunkTest, DamagedCompressedChunksReadAsNoRecords) {
+  const std::string chunk = TraceChunk();
+  Compressor compressor;
+  std::string sealed, buffer;
+  compressor.Seal(chunk, &sealed);
+  for (size_t cut = 0; cut < sealed.size(); ++cut) {
+    const std::string damaged = sealed.substr(0, cut);
+    EXPECT_TRUE(ReadAll(Unseal(damaged, &buffer)).empty()) << "cut at " << cut;
+  }
+  std::string wrong_size = sealed;
+  wrong_size[4] = static_cast<char>(wrong_size[4] + 1);  // one byte more than it holds
+  EXPECT_TRUE(Unseal(wrong_size, &buffer).empty());
+  std::string huge = sealed;
+  huge[1] = '\x7f';  // claims ~2 GiB: refused before anything is allocated
+  EXPECT_TRUE(Unseal(huge, &buffer).empty());
+  EXPECT_LT(buffer.capacity(), size_t{1} << 20);
 }
 
 TEST(ChunkTest, BigEndianIntegersSortAsNumbers) {
