@@ -33,6 +33,10 @@ uint64_t GetBigEndian(std::string_view s);
 void AppendEvent(const v1::LifecycleEvent& event, int64_t ingested_ns, std::string* chunk);
 // Appends a capture record.
 void AppendBlob(std::string_view hash, std::string_view bytes, std::string* chunk);
+// The bytes AppendBlob appends.
+inline size_t BlobRecordSize(std::string_view hash, std::string_view bytes) {
+  return 1 + 4 + hash.size() + 4 + bytes.size();
+}
 
 // Compresses chunks for the store, reusing its LZ4 state. One per thread.
 class Compressor {

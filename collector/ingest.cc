@@ -175,21 +175,29 @@ void IngestPipeline::Write(Shard& shard, std::vector<Pending>& group) {
   const int64_t now = absl::ToUnixNanos(clock_->Now());
   WriteSet set;
   std::vector<BatchResult> results(group.size());
-  absl::flat_hash_set<std::pair<std::string, uint64_t>> in_group;
-  for (size_t i = 0; i < group.size(); ++i) {
-    for (PreparedEvent& p : group[i].events) {
+  // Duplicates are found first, by views into the events (nothing is moved yet), then the
+  // new events move into the write.
+  size_t total = 0;
+  for (const Pending& pending : group) total += pending.events.size();
+  absl::flat_hash_set<std::pair<std::string_view, uint64_t>> in_group;
+  in_group.reserve(total);
+  std::vector<bool> duplicate(total);
+  for (size_t i = 0, k = 0; i < group.size(); ++i) {
+    for (const PreparedEvent& p : group[i].events) {
       const v1::LifecycleEvent& e = p.stored.event;
-      bool duplicate = !in_group.emplace(e.source_id(), e.sequence()).second;
-      if (!duplicate && store_->MayContain(e.source_id(), e.sequence(), shard.index)) {
+      bool dup = !in_group.emplace(e.source_id(), e.sequence()).second;
+      if (!dup && store_->MayContain(e.source_id(), e.sequence(), shard.index)) {
         WaitIdle(shard);  // a resend: only the store can tell, and it must hold what is staged
-        duplicate = store_->Contains(e.trace_id(), e.source_id(), e.sequence(), shard.index);
+        dup = store_->Contains(e.trace_id(), e.source_id(), e.sequence(), shard.index);
       }
-      if (duplicate) {
-        ++results[i].duplicates;
-        continue;
-      }
-      ++results[i].accepted;
-      set.events.push_back(std::move(p));
+      duplicate[k++] = dup;
+      ++(dup ? results[i].duplicates : results[i].accepted);
+    }
+  }
+  set.events.reserve(total);
+  for (size_t i = 0, k = 0; i < group.size(); ++i) {
+    for (PreparedEvent& p : group[i].events) {
+      if (!duplicate[k++]) set.events.push_back(std::move(p));
     }
   }
   // The assembler reads the store for a trace it does not hold (a late event for a settled

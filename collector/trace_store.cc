@@ -75,10 +75,20 @@ std::vector<std::string> IndexKeys(const v1::TraceSummary& s) {
   return keys;
 }
 
+// The algorithm is fetched once and each thread keeps its context: given EVP_sha256(),
+// OpenSSL 3 looks the implementation up again on every digest (a third of the hashing's
+// cost for a 512-byte capture).
 std::string Sha256Hex(std::string_view data) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
+                                                                            EVP_MD_CTX_free);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  }
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
@@ -167,7 +177,7 @@ struct TraceStore::Impl {
     absl::flat_hash_map<std::string, uint64_t> high_water;  // source → highest stored sequence
     RecentKeys recent_blobs, recent_envelopes;
     chunk::Compressor compressor;
-    std::string sealed;  // a compressed chunk, reused
+    std::string chunk, sealed;  // a chunk being built and compressed, reused
     // The event ids of the trace Contains read last (resends come a trace at a time).
     std::string checked_trace;
     absl::flat_hash_set<std::pair<std::string, uint64_t>> checked_ids;
@@ -248,6 +258,10 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
   // insert hint per "kind, value": its keys arrive in time order under each.
   families[kIndex].options.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<IndexPrefix>();
+  // Every new trace's summary is looked up (a late event may belong to a settled trace) and
+  // nearly every lookup misses: a memtable bloom filter answers those without a skiplist walk.
+  families[kSummaries].options.memtable_prefix_bloom_size_ratio = 0.02;
+  families[kSummaries].options.memtable_whole_key_filtering = true;
   // Chunks (a trace's events of one write, ~0.5-5 KB compressed) go to blob files at flush
   // and stay there: compaction moves only their keys (it had taken a quarter of a core at
   // full ingest). Retention deletes the oldest traces, so the oldest blob files turn to
@@ -337,22 +351,23 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
   if (staged.rep_ == nullptr) staged.rep_ = std::make_unique<Staged::Rep>();
   rocksdb::WriteBatch& batch = staged.rep_->batch;
   absl::flat_hash_map<std::string_view, uint64_t> touched_sources;
-  // One chunk per trace: its new events, and the captures not yet stored for it.
+  // One chunk per trace: its new events, and the captures not yet stored for it, built in
+  // the shard's buffer at its final size and compressed from there.
   struct Chunk {
     std::string key;
-    std::string value;
+    std::vector<const PreparedEvent*> events;
+    size_t bytes = 0;  // at most, before captures already stored are left out
   };
   std::vector<Chunk> chunks;
   absl::flat_hash_map<std::string_view, size_t> chunk_of_trace;
-  for (PreparedEvent& p : set->events) {
+  for (const PreparedEvent& p : set->events) {
     const v1::LifecycleEvent& e = p.stored.event;
     auto [slot, added] = chunk_of_trace.try_emplace(e.trace_id(), chunks.size());
-    if (added) chunks.push_back({EventKey(e.trace_id(), e.source_id(), e.sequence()), {}});
-    std::string& value = chunks[slot->second].value;
-    value.append(p.record);
-    for (const auto& [hash, bytes] : p.blobs) {
-      if (shard.recent_blobs.Insert(hash, e.trace_id())) chunk::AppendBlob(hash, bytes, &value);
-    }
+    if (added) chunks.push_back({EventKey(e.trace_id(), e.source_id(), e.sequence()), {}, 0});
+    Chunk& chunk = chunks[slot->second];
+    chunk.events.push_back(&p);
+    chunk.bytes += p.record.size();
+    for (const auto& [hash, bytes] : p.blobs) chunk.bytes += chunk::BlobRecordSize(hash, bytes);
     if (e.has_routed()) s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
     if (e.has_received() || e.has_rejected()) {
       s.PutEnvelope(shard, e.envelope_id(), e.trace_id(), &batch);
@@ -362,8 +377,22 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
     hw = std::max(hw, e.sequence());
   }
   for (const Chunk& chunk : chunks) {
-    shard.compressor.Seal(chunk.value, &shard.sealed);
+    std::string& value = shard.chunk;
+    value.clear();
+    value.reserve(chunk.bytes);
+    for (const PreparedEvent* p : chunk.events) {
+      value.append(p->record);
+      const std::string& trace_id = p->stored.event.trace_id();
+      for (const auto& [hash, bytes] : p->blobs) {
+        if (shard.recent_blobs.Insert(hash, trace_id)) chunk::AppendBlob(hash, bytes, &value);
+      }
+    }
+    shard.compressor.Seal(value, &shard.sealed);
     batch.Put(s.h(kEvents), chunk.key, shard.sealed);
+  }
+  if (shard.chunk.capacity() > (8u << 20)) {  // a rare giant trace: its buffers are not kept
+    std::string().swap(shard.chunk);
+    std::string().swap(shard.sealed);
   }
   for (const auto& [source, seq] : touched_sources) {
     uint64_t& hw = shard.high_water[std::string(source)];

@@ -79,6 +79,19 @@ TEST(TraceStoreTest, EventsFromManyCommitsComeBackInOrderWithTheirCaptures) {
   EXPECT_EQ((*store)->LoadTrace("t-none", false).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(TraceStoreTest, CapturesAreKeyedByTheirSha256) {
+  v1::LifecycleEvent e;
+  e.mutable_received()->mutable_input()->set_envelope_json("abc");
+  // Twice: the second digest reuses the thread's context.
+  for (int i = 0; i < 2; ++i) {
+    const PreparedEvent p = TraceStore::Prepare(e, 1);
+    EXPECT_EQ(p.stored.event.received().input().content_hash(),
+              "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    ASSERT_EQ(p.blobs.size(), 1u);
+    EXPECT_EQ(p.blobs[0].second, "abc");
+  }
+}
+
 TEST(TraceStoreTest, ResentEventsAreRecognisedAfterAReopenAndNewOnesAreNot) {
   testing::TempDir dir;
   const std::vector<v1::LifecycleEvent> events = Chain("t-resend");
