@@ -10,6 +10,13 @@ void PutLength(size_t n, std::string* out) {
   for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (i * 8)) & 0xff));
 }
 
+// The u32 at the front of `s` (at least 4 bytes).
+uint32_t GetLength(std::string_view s) {
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(s[i]);
+  return n;
+}
+
 void PutBytes(std::string_view bytes, std::string* out) {
   PutLength(bytes.size(), out);
   out->append(bytes);
@@ -62,10 +69,9 @@ void Compressor::Seal(std::string_view chunk, std::string* out) {
     return;
   }
   const int bound = LZ4_compressBound(static_cast<int>(chunk.size()));
+  out->push_back(kCompressed);
+  PutLength(chunk.size(), out);
   out->resize(5 + static_cast<size_t>(bound));
-  (*out)[0] = kCompressed;
-  const auto raw = static_cast<uint32_t>(chunk.size());
-  for (int i = 0; i < 4; ++i) (*out)[1 + i] = static_cast<char>((raw >> ((3 - i) * 8)) & 0xff);
   // A fast reset: the state forgets the last chunk without clearing its table, and the chunk
   // is compressed on its own (no dictionary).
   LZ4_resetStream_fast(&state_->stream);
@@ -81,8 +87,7 @@ void Compressor::Seal(std::string_view chunk, std::string* out) {
 std::string_view Unseal(std::string_view value, std::string* buffer) {
   if (value.empty() || value[0] != kCompressed) return value;
   if (value.size() < 5) return {};
-  uint32_t raw = 0;
-  for (int i = 1; i <= 4; ++i) raw = (raw << 8) | static_cast<uint8_t>(value[i]);
+  const uint32_t raw = GetLength(value.substr(1));
   if (raw > kMaxChunkBytes) return {};
   buffer->resize(raw);
   const int n = LZ4_decompress_safe(value.data() + 5, buffer->data(),
@@ -108,8 +113,7 @@ bool Reader::Next(Record* r) {
 
 bool Reader::Bytes(std::string_view* out) {
   if (rest_.size() < 4) return false;
-  uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<uint8_t>(rest_[i]);
+  const uint32_t n = GetLength(rest_);
   if (rest_.size() - 4 < n) return false;
   *out = rest_.substr(4, n);
   rest_.remove_prefix(4 + n);
