@@ -5,11 +5,14 @@
 // runtime itself costs.
 //
 //   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on]
-//                                   [--rate R] [--repeat K] [--sidecar-env K=V]
+//                                   [--rate R] [--repeat K] [--side-by-side S]
+//                                   [--sidecar-env K=V]
 //
 // Each mode runs at top speed (the input is in the topic before the sidecar starts) and paced
 // (fed at R envelopes/s, default 10,000, a pace both modes keep), K times (default 3), the
 // modes alternating; the table shows medians, and the events overhead is taken pair by pair.
+// Then K times an events-off and an events-on sidecar run side by side, at the same time, each
+// fed at S envelopes/s (default 7,500; 0 skips), which takes the machine's drift out of each pair.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -48,7 +51,9 @@ namespace {
 using namespace meshtrace;
 
 std::map<std::string, std::string> g_sidecar_env;
-constexpr int kInputPartitions = 32;  // --sidecar-env K=V (e.g. LD_PRELOAD)
+// Partitions of each input topic. librdkafka's mock broker keeps only ~5 MB per partition (it
+// drops the oldest beyond that): main raises this so that each holds at most ~6,000 envelopes.
+int g_input_partitions = 32;
 
 struct ProcStat {
   double cpu_seconds = 0;
@@ -107,7 +112,7 @@ double Processed(httplib::Client& client) {
   return total;
 }
 
-// Produces `inputs` to `topic` at `rate` envelopes/s (spread over kInputPartitions) until all
+// Produces `inputs` to `topic` at `rate` envelopes/s (spread over g_input_partitions) until all
 // are sent or `stop`. The pace starts once the sidecar on `metrics_port` processed the first
 // envelope (it has joined its consumer group), so no backlog builds up before it.
 void Feed(const std::string& brokers, const std::string& topic,
@@ -125,7 +130,7 @@ void Feed(const std::string& brokers, const std::string& topic,
   }
   auto produce = [&](size_t i) {
     const std::string& value = inputs[i];
-    while (producer->produce(topic, static_cast<int32_t>(i % kInputPartitions),
+    while (producer->produce(topic, static_cast<int32_t>(i % g_input_partitions),
                              RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
                              value.size(), nullptr, 0, 0, nullptr) == RdKafka::ERR__QUEUE_FULL) {
       producer->poll(10);
@@ -258,9 +263,9 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
   const std::string topic = "asya-echo-" + group_suffix;
   // Unpaced, the whole input is in the topic before the sidecar starts, so nothing else runs
   // while it is measured. librdkafka's mock broker keeps only ~5 MB per partition: the input is
-  // spread over kInputPartitions.
+  // spread over g_input_partitions.
   if (absl::Status st = rate > 0 ? absl::OkStatus()
-                                 : testing::ProduceAll(brokers, topic, inputs, kInputPartitions);
+                                 : testing::ProduceAll(brokers, topic, inputs, g_input_partitions);
       !st.ok()) {
     std::fprintf(stderr, "filling the input topic failed: %s\n", st.ToString().c_str());
     std::exit(1);
@@ -401,6 +406,8 @@ int main(int argc, char** argv) {
   size_t payload_bytes = 512;
   double paced_rate = 10000;  // below what either mode reaches; 0 skips the paced runs
   int repeat = 3;
+  // Each of two sidecars at once, events off and on (0 skips): see "side by side" below.
+  double side_rate = 7500;
   std::string only;  // "off" or "on": run just that sidecar (for profiling)
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -409,16 +416,18 @@ int main(int argc, char** argv) {
     if (flag == "--only") only = argv[i + 1];
     if (flag == "--rate") paced_rate = std::stod(argv[i + 1]);
     if (flag == "--repeat") repeat = std::max(1, std::stoi(argv[i + 1]));
+    if (flag == "--side-by-side") side_rate = std::stod(argv[i + 1]);
     if (flag == "--sidecar-env") {
       const std::string kv = argv[i + 1];
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
   }
+  g_input_partitions = std::max(32, n / 6000 + 1);
   std::vector<meshtrace::replayer::TopicSpec> topics;
   for (int r = 1; r <= repeat; ++r) {
-    for (const char* mode : {"off", "on", "paced-off", "paced-on"}) {
+    for (const char* mode : {"off", "on", "paced-off", "paced-on", "side-off", "side-on"}) {
       topics.push_back(
-          {"asya-echo-" + std::string(mode) + "-" + std::to_string(r), kInputPartitions});
+          {"asya-echo-" + std::string(mode) + "-" + std::to_string(r), g_input_partitions});
     }
   }
   auto kafka = meshtrace::replayer::DevKafka::Start(1, topics);
@@ -448,6 +457,21 @@ int main(int argc, char** argv) {
       paced_off.push_back(run(false, "paced-off" + k, paced_rate));
     if (paced_rate > 0 && only != "off") paced_on.push_back(run(true, "paced-on" + k, paced_rate));
   }
+  // Side by side: an events-off and an events-on sidecar run at the same time, each fed at
+  // `side_rate`, so that the machine's drift falls on both within each pair (in the pairs
+  // above it still moves between two runs). Both share the stand-in collector's load, so the
+  // events-off one needs no background events.
+  std::vector<Result> side_off, side_on;
+  for (int r = 1; r <= repeat && side_rate > 0 && only.empty(); ++r) {
+    const std::string k = "-" + std::to_string(r);
+    Result a;
+    std::thread off_thread([&] {
+      a = RunSidecar(brokers, n, payload_bytes, "", "", "side-off" + k, side_rate);
+    });
+    side_on.push_back(run(true, "side-on" + k, side_rate));
+    off_thread.join();
+    side_off.push_back(a);
+  }
 
   std::printf("\nmedians of %d runs\n%-48s %12s %11s %11s %8s %15s %10s\n", repeat, "run",
               "envelopes/s", "CPU us/env", "of it user", "RSS MiB", "CPU range", "driver us");
@@ -458,11 +482,18 @@ int main(int argc, char** argv) {
   PrintRow("top speed, events + payload capture on", on);
   PrintRow("paced" + paced + ", events off", paced_off);
   PrintRow("paced" + paced + ", events + payload capture on", paced_on);
+  const std::string side = " at " + std::to_string(static_cast<int>(side_rate)) + "/s each";
+  PrintRow("side by side" + side + ", events off", side_off);
+  PrintRow("side by side" + side + ", events + capture on", side_on);
   if (!off.empty() && !on.empty()) {
     std::printf("\ncapture+events CPU overhead at top speed: %s\n", Overheads(off, on).c_str());
   }
   if (!paced_off.empty() && !paced_on.empty()) {
     std::printf("capture+events CPU overhead paced: %s\n", Overheads(paced_off, paced_on).c_str());
+  }
+  if (!side_off.empty() && !side_on.empty()) {
+    std::printf("capture+events CPU overhead side by side: %s\n",
+                Overheads(side_off, side_on).c_str());
   }
   std::printf("events at the stand-in collector (sidecars' and background): %zu\n",
               collector.count());
