@@ -6,8 +6,9 @@
 //   memory  RSS of a collector process holding 100,000 open traces; baseline: its idle RSS.
 //   complete  ack latency (= complete verdict stored) at a steady rate below saturation.
 // Usage: collector_bench [ingest|complete|memory|query] [--events N] [--traces N] [--streams N]
-//                        [--inflight BATCHES_PER_STREAM] [--rate EVENTS_PER_S] [--writer-shards N] [--collector-env K=V]
-//                        [--by-trace] [--collector-bin PATH]
+//                        [--inflight BATCHES_PER_STREAM] [--rate EVENTS_PER_S]
+//                        [--writer-shards N] [--collector-env K=V] [--by-trace]
+//                        [--collector-bin PATH]
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -629,7 +630,8 @@ int main(int argc, char** argv) {
       meshtrace::g_collector_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
   }
-  if (mode == "ingest" || mode == "all") meshtrace::Ingest(events ? events : 2'000'000, streams, inflight);
+  if (mode == "ingest" || mode == "all")
+    meshtrace::Ingest(events ? events : 2'000'000, streams, inflight);
   if (mode == "complete" || mode == "all") meshtrace::Complete(rate);
   if (mode == "memory" || mode == "all") meshtrace::Memory(traces);
   if (mode == "query" || mode == "all") meshtrace::Query(events ? events : 1'000'000);

@@ -465,9 +465,8 @@ int main(int argc, char** argv) {
   for (int r = 1; r <= repeat && side_rate > 0 && only.empty(); ++r) {
     const std::string k = "-" + std::to_string(r);
     Result a;
-    std::thread off_thread([&] {
-      a = RunSidecar(brokers, n, payload_bytes, "", "", "side-off" + k, side_rate);
-    });
+    std::thread off_thread(
+        [&] { a = RunSidecar(brokers, n, payload_bytes, "", "", "side-off" + k, side_rate); });
     side_on.push_back(run(true, "side-on" + k, side_rate));
     off_thread.join();
     side_off.push_back(a);
