@@ -4,9 +4,9 @@
 // A first run calls the runtime directly (no Kafka, no sidecar) as the baseline of what the
 // runtime itself costs.
 //
-//   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on]
+//   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on|side]
 //                                   [--rate R] [--repeat K] [--side-by-side S]
-//                                   [--sidecar-env K=V]
+//                                   [--sidecar-env K=V] [--sidecar-bin PATH]
 //
 // Each mode runs at top speed (the input is in the topic before the sidecar starts) and paced
 // (fed at R envelopes/s, default 10,000, a pace both modes keep), K times (default 3), the
@@ -51,6 +51,7 @@ namespace {
 using namespace meshtrace;
 
 std::map<std::string, std::string> g_sidecar_env;
+std::string g_sidecar_bin = std::string(MESHTRACE_BIN_DIR) + "/meshtrace-sidecar";  // --sidecar-bin
 // Partitions of each input topic. librdkafka's mock broker keeps only ~5 MB per partition (it
 // drops the oldest beyond that): main raises this so that each holds at most ~6,000 envelopes.
 int g_input_partitions = 32;
@@ -283,7 +284,7 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
       {"ASYA_LOG_LEVEL", "warn"},
       {"MESHTRACE_COLLECTOR", collector}};
   env.insert(g_sidecar_env.begin(), g_sidecar_env.end());
-  auto sidecar = testing::Subprocess::Start({bin + "/meshtrace-sidecar"}, env);
+  auto sidecar = testing::Subprocess::Start({g_sidecar_bin}, env);
   httplib::Client client("127.0.0.1", port);
   std::atomic<bool> stop_feeding{false};
   std::thread feeder;
@@ -408,7 +409,8 @@ int main(int argc, char** argv) {
   int repeat = 3;
   // Each of two sidecars at once, events off and on (0 skips): see "side by side" below.
   double side_rate = 7500;
-  std::string only;  // "off" or "on": run just that sidecar (for profiling)
+  std::string
+      only;  // "off" or "on": run just that sidecar (for profiling); "side": side by side only
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
@@ -417,6 +419,7 @@ int main(int argc, char** argv) {
     if (flag == "--rate") paced_rate = std::stod(argv[i + 1]);
     if (flag == "--repeat") repeat = std::max(1, std::stoi(argv[i + 1]));
     if (flag == "--side-by-side") side_rate = std::stod(argv[i + 1]);
+    if (flag == "--sidecar-bin") g_sidecar_bin = argv[i + 1];
     if (flag == "--sidecar-env") {
       const std::string kv = argv[i + 1];
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
@@ -451,6 +454,7 @@ int main(int argc, char** argv) {
   // Modes alternate, so that the machine's drift (±20 % over minutes) falls on both alike.
   for (int r = 1; r <= repeat; ++r) {
     const std::string k = "-" + std::to_string(r);
+    if (only == "side") break;
     if (only != "on") off.push_back(run(false, "off" + k, 0));
     if (only != "off") on.push_back(run(true, "on" + k, 0));
     if (paced_rate > 0 && only != "on")
@@ -462,7 +466,7 @@ int main(int argc, char** argv) {
   // above it still moves between two runs). Both share the stand-in collector's load, so the
   // events-off one needs no background events.
   std::vector<Result> side_off, side_on;
-  for (int r = 1; r <= repeat && side_rate > 0 && only.empty(); ++r) {
+  for (int r = 1; r <= repeat && side_rate > 0 && (only.empty() || only == "side"); ++r) {
     const std::string k = "-" + std::to_string(r);
     Result a;
     std::thread off_thread(
