@@ -29,15 +29,46 @@ void AppendVarint(uint64_t value, std::string* out) {
 // is appended as a `events` (field 2) record, and `batch_id` (field 1) goes last when the batch
 // is sealed (protobuf fields may come in any order). Nothing is built, copied into a batch or
 // serialised again to send it, and an acknowledged batch is one string to free.
+//
+// Buffers of freed batches are kept for the next ones: a batch grows to up to 1 MiB, and a new
+// buffer each time is reallocation copies and fresh pages (page faults) on the processing
+// thread. A batch is freed by whoever lets go of it last: its ack, or gRPC releasing the bytes
+// it sent, which can come after the ack.
+class BufferPool {
+ public:
+  std::string Take() {
+    absl::MutexLock lock(&mu_);
+    if (spare_.empty()) return {};
+    std::string bytes = std::move(spare_.back());
+    spare_.pop_back();
+    return bytes;
+  }
+  void Give(std::string bytes) {
+    bytes.clear();
+    absl::MutexLock lock(&mu_);
+    if (spare_.size() < kSpare) spare_.push_back(std::move(bytes));
+  }
+
+ private:
+  static constexpr size_t kSpare = 4;
+  absl::Mutex mu_;
+  std::vector<std::string> spare_ ABSL_GUARDED_BY(mu_);  // empty, with their capacity
+};
+
 struct Batch {
+  explicit Batch(std::shared_ptr<BufferPool> from) : bytes(from->Take()), pool(std::move(from)) {}
+  ~Batch() {
+    if (bytes.capacity() >= 4096) pool->Give(std::move(bytes));
+  }
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
   uint64_t id = 0;
   size_t events = 0;
   std::string bytes;
+  const std::shared_ptr<BufferPool> pool;
 };
 using BatchPtr = std::shared_ptr<Batch>;
-// Buffers of acknowledged batches kept for the next ones: a batch grows to up to 1 MiB, and a new
-// buffer each time is page faults and reallocation copies on the processing thread.
-constexpr size_t kSpareBuffers = 4;
 
 class GrpcEventEmitter : public EventEmitter {
  public:
@@ -102,11 +133,7 @@ class GrpcEventEmitter : public EventEmitter {
     AppendVarint((1 << 3) | 0, &open_->bytes);  // field 1, varint
     AppendVarint(open_->id, &open_->bytes);
     sealed_.push_back(std::move(open_));
-    open_ = std::make_shared<Batch>();
-    if (!spare_.empty()) {
-      open_->bytes = std::move(spare_.back());
-      spare_.pop_back();
-    }
+    open_ = std::make_shared<Batch>(pool_);
     wake_.Signal();
   }
 
@@ -149,11 +176,6 @@ class GrpcEventEmitter : public EventEmitter {
         buffered_ -= done->events;
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
         wake_.Signal();  // room for another batch in flight, or the drain is done
-        // Its buffer is reused unless gRPC still holds the bytes.
-        if (done.use_count() == 1 && spare_.size() < kSpareBuffers) {
-          done->bytes.clear();
-          spare_.push_back(std::move(done->bytes));
-        }
         break;
       }
     }
@@ -248,11 +270,11 @@ class GrpcEventEmitter : public EventEmitter {
 
   mutable absl::Mutex mu_;
   absl::CondVar wake_;  // a batch was sealed or acknowledged, or Stop was called
-  BatchPtr open_ ABSL_GUARDED_BY(mu_) = std::make_shared<Batch>();  // being filled by Emit
-  std::vector<std::string> spare_ ABSL_GUARDED_BY(mu_);  // empty buffers with their capacity
-  std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);     // waiting to be sent
-  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);    // sent, not acknowledged
-  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;             // events in all three
+  const std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
+  BatchPtr open_ ABSL_GUARDED_BY(mu_) = std::make_shared<Batch>(pool_);  // being filled by Emit
+  std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);                     // waiting to be sent
+  std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);                    // sent, not acknowledged
+  size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;                             // events in all three
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
