@@ -1,6 +1,8 @@
 #include "sidecar/event_emitter.h"
 
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <deque>
@@ -14,6 +16,11 @@ namespace meshtrace::sidecar {
 namespace {
 
 constexpr size_t kMaxBatchesInFlight = 64;
+// The sender thread, and the ack reader it starts (threads take their creator's nice value),
+// run below envelope processing: on a busy pod they get the CPU left over, and the buffer
+// absorbs the wait, instead of preempting the processing thread. Side by side at 7,500
+// envelopes/s (sidecar_bench), 13 pairs each: events overhead median +8.0 % against +9.4 %.
+constexpr int kSenderNice = 10;
 // Sealed early when this large: the collector takes messages up to gRPC's default 4 MiB.
 constexpr size_t kMaxBatchBytes = 1u << 20;
 
@@ -243,6 +250,8 @@ class GrpcEventEmitter : public EventEmitter {
   }
 
   void SendLoop() {
+    // Raising one's own nice value needs no privilege; if it fails the sender runs as it is.
+    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSenderNice);
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
       {
