@@ -93,16 +93,24 @@ class GrpcEventEmitter : public EventEmitter {
 
   ~GrpcEventEmitter() override { Stop(absl::ZeroDuration()); }
 
-  void Emit(std::string_view event) override {
+  using EventEmitter::Emit;
+  void Emit(size_t size, absl::FunctionRef<void(std::string*)> write) override {
     bool stopping = false;
     {
       absl::MutexLock lock(&mu_);
       stopping = stopping_;
       if (!stopping_ && buffered_ < options_.buffer_events) {
         std::string& out = open_->bytes;
+        const size_t record = out.size();
         AppendVarint((2 << 3) | 2, &out);  // field 2, length-delimited
-        AppendVarint(event.size(), &out);
-        out.append(event);
+        AppendVarint(size, &out);
+        const size_t start = out.size();
+        write(&out);
+        if (out.size() - start != size) {  // a sizing bug: the batch would not parse
+          out.resize(record);
+          metrics_->EventsDropped("encoding", 1);
+          return;
+        }
         ++open_->events;
         ++buffered_;
         if (open_->events >= options_.max_batch || out.size() >= kMaxBatchBytes) Seal();

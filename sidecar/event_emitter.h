@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "sidecar/metrics.h"
 
@@ -35,8 +36,14 @@ struct EmitterOptions {
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;
+  // Buffers one `LifecycleEvent` of `size` wire bytes, which `write` appends to the string it
+  // is given (the open batch, under the emitter's lock: it must not block or emit). An event
+  // whose bytes are not `size` long is dropped and counted (reason "encoding").
+  virtual void Emit(size_t size, absl::FunctionRef<void(std::string*)> write) = 0;
   // Buffers one encoded `LifecycleEvent` (its wire bytes; the caller may reuse them).
-  virtual void Emit(std::string_view event) = 0;
+  void Emit(std::string_view event) {
+    Emit(event.size(), [event](std::string* out) { out->append(event); });
+  }
   // Sends what is buffered for up to `timeout`, then stops the sender. Events still
   // unacknowledged are dropped and counted (reason "shutdown").
   virtual void Stop(absl::Duration timeout) = 0;

@@ -1,9 +1,11 @@
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meshtrace::sidecar {
 
@@ -15,9 +17,17 @@ namespace meshtrace::sidecar {
 //
 // Strings are not checked for UTF-8 here: the sidecar's strings come from validated JSON,
 // its configuration and Kafka topic names.
+//
+// Nested messages need their length in front. Without lengths, room for the longest varint is
+// kept and the body moved back at End. With the lengths of a ProtoSizer pass over the same
+// fields, each length is written as its message begins and nothing moves: a capture is then
+// copied once, straight from the envelope into the batch.
 class ProtoWriter {
  public:
   explicit ProtoWriter(std::string* out) : out_(out) {}
+  // `lengths`: ProtoSizer::lengths() of the same calls, in the same order.
+  ProtoWriter(std::string* out, const std::vector<size_t>* lengths)
+      : out_(out), lengths_(lengths) {}
 
   // uint32/uint64/int32/int64 (negative values take ten bytes, as protobuf writes them) and
   // bool; 0 and false are proto3 defaults and are not written.
@@ -48,11 +58,16 @@ class ProtoWriter {
   // room for the longest varint is kept and the body moved back once its length is known.
   size_t Begin(int field) {
     Tag(field, kLengthDelimited);
+    if (lengths_ != nullptr) {
+      Raw((*lengths_)[next_length_++]);
+      return out_->size();
+    }
     const size_t mark = out_->size();
     out_->append(kMaxLengthBytes, '\0');
     return mark;
   }
   void End(size_t mark) {
+    if (lengths_ != nullptr) return;
     const size_t body = mark + kMaxLengthBytes;
     const size_t length = out_->size() - body;
     char prefix[kMaxLengthBytes];
@@ -83,6 +98,51 @@ class ProtoWriter {
   void Tag(int field, int wire_type) { Raw((static_cast<uint64_t>(field) << 3) | wire_type); }
 
   std::string* out_;
+  const std::vector<size_t>* lengths_ = nullptr;
+  size_t next_length_ = 0;
+};
+
+// The same calls as ProtoWriter, counting instead of writing: the bytes a ProtoWriter would
+// append, and each nested message's length, in Begin order.
+class ProtoSizer {
+ public:
+  void Varint(int field, uint64_t value) {
+    if (value != 0) size_ += TagSize(field) + VarintSize(value);
+  }
+  void Int(int field, int64_t value) { Varint(field, static_cast<uint64_t>(value)); }
+  void Bool(int field, bool value) { Varint(field, value ? 1 : 0); }
+  void String(int field, std::string_view value) {
+    if (!value.empty()) RepeatedString(field, value);
+  }
+  void RepeatedString(int field, std::string_view value) {
+    size_ += TagSize(field) + VarintSize(value.size()) + value.size();
+  }
+  template <typename Range>
+  void Strings(int field, const Range& values) {
+    for (const auto& value : values) RepeatedString(field, value);
+  }
+  size_t Begin(int field) {
+    size_ += TagSize(field);
+    lengths_.push_back(size_);  // where the body starts, until End
+    return lengths_.size() - 1;
+  }
+  void End(size_t index) {
+    lengths_[index] = size_ - lengths_[index];
+    size_ += VarintSize(lengths_[index]);
+  }
+
+  size_t size() const { return size_; }
+  const std::vector<size_t>& lengths() const { return lengths_; }
+  void Clear() {
+    size_ = 0;
+    lengths_.clear();
+  }
+
+ private:
+  static size_t VarintSize(uint64_t value) { return (std::bit_width(value | 1) + 6) / 7; }
+  static size_t TagSize(int field) { return VarintSize(static_cast<uint64_t>(field) << 3); }
+  size_t size_ = 0;
+  std::vector<size_t> lengths_;
 };
 
 }  // namespace meshtrace::sidecar

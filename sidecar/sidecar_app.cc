@@ -33,7 +33,9 @@ bool FileExists(const std::string& path) {
 
 using Event = v1::LifecycleEvent;
 
-void WriteRoute(const Route& route, int field, ProtoWriter& w) {
+// W is a ProtoWriter or a ProtoSizer: each event is sized, then written straight into its batch.
+template <typename W>
+void WriteRoute(const Route& route, int field, W& w) {
   const size_t m = w.Begin(field);
   w.Strings(v1::Route::kPrevFieldNumber, route.prev);
   w.String(v1::Route::kCurrFieldNumber, route.curr);
@@ -41,7 +43,8 @@ void WriteRoute(const Route& route, int field, ProtoWriter& w) {
   w.End(m);
 }
 
-void WriteError(const RuntimeError& error, int field, ProtoWriter& w) {
+template <typename W>
+void WriteError(const RuntimeError& error, int field, W& w) {
   using E = v1::ErrorInfo;
   const size_t m = w.Begin(field);
   w.String(E::kCodeFieldNumber, error.code);
@@ -80,53 +83,81 @@ struct SidecarApp::Impl {
 
   bool events() const { return emitter != nullptr; }
 
-  // The event being written (a LifecycleEvent's wire bytes, see ProtoWriter): its buffer is
-  // reused from one event to the next.
-  std::string event_bytes;
-
-  // Starts an event with the fields every event has; its body follows, then Emit.
-  ProtoWriter StartEvent(const std::string& trace_id, const Envelope* envelope) {
-    event_bytes.clear();
-    ProtoWriter w(&event_bytes);
+  // The fields every event has, fixed before the event is sized and then written.
+  struct Header {
+    const std::string& trace_id;
+    const Envelope* envelope;
+    uint64_t sequence;
+    int64_t time_ns;
+  };
+  Header NewHeader(const std::string& trace_id, const Envelope* envelope) {
+    return Header{trace_id, envelope, ++sequence, absl::ToUnixNanos(absl::Now())};
+  }
+  template <typename W>
+  void WriteHeader(const Header& h, W& w) const {
     w.String(Event::kSourceIdFieldNumber, source_id);
-    w.Varint(Event::kSequenceFieldNumber, ++sequence);
-    w.String(Event::kTraceIdFieldNumber, trace_id);
-    if (envelope != nullptr) {
-      w.String(Event::kEnvelopeIdFieldNumber, envelope->id);
-      if (envelope->parent_id) w.String(Event::kParentIdFieldNumber, *envelope->parent_id);
+    w.Varint(Event::kSequenceFieldNumber, h.sequence);
+    w.String(Event::kTraceIdFieldNumber, h.trace_id);
+    if (h.envelope != nullptr) {
+      w.String(Event::kEnvelopeIdFieldNumber, h.envelope->id);
+      if (h.envelope->parent_id) w.String(Event::kParentIdFieldNumber, *h.envelope->parent_id);
     }
     w.String(Event::kActorFieldNumber, config.actor);
     w.String(Event::kPodFieldNumber, config.pod);
-    w.Int(Event::kTimeNsFieldNumber, absl::ToUnixNanos(absl::Now()));
-    if (envelope != nullptr) WriteRoute(envelope->route, Event::kRouteFieldNumber, w);
-    return w;
+    w.Int(Event::kTimeNsFieldNumber, h.time_ns);
+    if (h.envelope != nullptr) WriteRoute(h.envelope->route, Event::kRouteFieldNumber, w);
   }
 
-  // Writes the capture of an envelope per MESHTRACE_CAPTURE (redacted, then capped) as the
-  // Capture message `field`. `json` is the envelope as it was on the wire.
-  void WriteCapture(std::string_view json, const Envelope* parsed, int field, ProtoWriter& w) {
+  // Sizes the event `body(w)` writes, then has the emitter write it into the open batch: no
+  // nested length is moved and each capture byte is copied once.
+  ProtoSizer sizer;
+  template <typename Body>
+  void EmitEvent(const Body& body) {
+    sizer.Clear();
+    body(sizer);
+    emitter->Emit(sizer.size(), [&](std::string* out) {
+      ProtoWriter w(out, &sizer.lengths());
+      body(w);
+    });
+  }
+
+  // The capture of an envelope per MESHTRACE_CAPTURE (redacted, then capped). `json` is the
+  // envelope as it was on the wire; a rewritten one (metadata, redaction) is held here.
+  struct Capture {
+    std::string_view original;
     std::string rewritten;
-    std::vector<std::string> redacted;
+    bool use_rewritten = false;
     bool payload_omitted = false;
+    std::vector<std::string> redacted;
+    std::string_view json() const { return use_rewritten ? rewritten : original; }
+  };
+  void PrepareCapture(std::string_view json, const Envelope* parsed, Capture* c) {
+    c->original = json;
     if (config.capture == CaptureMode::kMetadata && parsed != nullptr) {
       Envelope copy = *parsed;
       copy.payload_json = "null";
-      rewritten = SerializeEnvelope(redactor.enabled() ? redactor.Apply(copy, &redacted) : copy);
-      json = rewritten;
-      payload_omitted = true;
+      c->rewritten =
+          SerializeEnvelope(redactor.enabled() ? redactor.Apply(copy, &c->redacted) : copy);
+      c->use_rewritten = true;
+      c->payload_omitted = true;
     } else if (redactor.enabled() && parsed != nullptr) {
-      rewritten = SerializeEnvelope(redactor.Apply(*parsed, &redacted));
-      json = rewritten;
+      c->rewritten = SerializeEnvelope(redactor.Apply(*parsed, &c->redacted));
+      c->use_rewritten = true;
     }
+    metrics->CaptureBytes(std::min(c->json().size(), config.capture_max_bytes));
+  }
+  // Writes it as the Capture message `field`.
+  template <typename W>
+  void WriteCapture(const Capture& c, int field, W& w) const {
+    const std::string_view json = c.json();
     const std::string_view kept = json.substr(0, config.capture_max_bytes);
-    metrics->CaptureBytes(kept.size());
     using C = v1::Capture;
     const size_t m = w.Begin(field);
     w.String(C::kEnvelopeJsonFieldNumber, kept);
     w.Varint(C::kOriginalSizeFieldNumber, json.size());
     w.Bool(C::kTruncatedFieldNumber, kept.size() < json.size());
-    w.Bool(C::kPayloadOmittedFieldNumber, payload_omitted);
-    w.Strings(C::kRedactedFieldsFieldNumber, redacted);
+    w.Bool(C::kPayloadOmittedFieldNumber, c.payload_omitted);
+    w.Strings(C::kRedactedFieldsFieldNumber, c.redacted);
     w.End(m);
   }
 
@@ -152,20 +183,23 @@ struct SidecarApp::Impl {
                     json.size(), absl::Now() - start);
       if (events()) {
         using R = v1::Routed;
-        ProtoWriter w = StartEvent(trace_id, source != nullptr ? source : &out.envelope);
-        const size_t body = w.Begin(Event::kRoutedFieldNumber);
-        w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
-        if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
-        w.String(R::kDestinationFieldNumber, out.topic);
-        w.String(R::kMessageTypeFieldNumber, out.message_type);
-        w.String(R::kToActorFieldNumber, out.to_actor);
-        if (config.capture != CaptureMode::kNone) {
-          WriteCapture(json, &out.envelope, R::kOutputFieldNumber, w);
-        }
-        w.String(R::kPhaseFieldNumber, out.phase);
-        w.String(R::kReasonFieldNumber, out.reason);
-        w.End(body);
-        emitter->Emit(event_bytes);
+        const Header h = NewHeader(trace_id, source != nullptr ? source : &out.envelope);
+        const bool capture = config.capture != CaptureMode::kNone;
+        Capture output;
+        if (capture) PrepareCapture(json, &out.envelope, &output);
+        EmitEvent([&](auto& w) {
+          WriteHeader(h, w);
+          const size_t body = w.Begin(Event::kRoutedFieldNumber);
+          w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
+          if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
+          w.String(R::kDestinationFieldNumber, out.topic);
+          w.String(R::kMessageTypeFieldNumber, out.message_type);
+          w.String(R::kToActorFieldNumber, out.to_actor);
+          if (capture) WriteCapture(output, R::kOutputFieldNumber, w);
+          w.String(R::kPhaseFieldNumber, out.phase);
+          w.String(R::kReasonFieldNumber, out.reason);
+          w.End(body);
+        });
       }
     }
     return absl::OkStatus();
@@ -181,36 +215,40 @@ struct SidecarApp::Impl {
                          const RuntimeReply& reply) {
     if (!events()) return;
     using R = v1::RuntimeResult;
-    ProtoWriter w = StartEvent(trace_id, &envelope);
-    const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
-    w.Int(R::kHttpStatusFieldNumber, reply.http_status);
-    w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
-    w.Int(R::kFrameCountFieldNumber, static_cast<int64_t>(reply.frames.size()));
-    if (reply.error.has_value()) WriteError(*reply.error, R::kErrorFieldNumber, w);
-    w.Bool(R::kTimedOutFieldNumber, reply.kind == RuntimeReply::Kind::kTimeout);
-    w.End(body);
-    emitter->Emit(event_bytes);
+    const Header h = NewHeader(trace_id, &envelope);
+    EmitEvent([&](auto& w) {
+      WriteHeader(h, w);
+      const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
+      w.Int(R::kHttpStatusFieldNumber, reply.http_status);
+      w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
+      w.Int(R::kFrameCountFieldNumber, static_cast<int64_t>(reply.frames.size()));
+      if (reply.error.has_value()) WriteError(*reply.error, R::kErrorFieldNumber, w);
+      w.Bool(R::kTimedOutFieldNumber, reply.kind == RuntimeReply::Kind::kTimeout);
+      w.End(body);
+    });
   }
 
   void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted) {
     if (!events()) return;
     using R = v1::Received;
-    ProtoWriter w = StartEvent(accepted.trace_id, &accepted.envelope);
-    const size_t body = w.Begin(Event::kReceivedFieldNumber);
-    w.String(R::kTopicFieldNumber, message.topic);
-    w.Int(R::kPartitionFieldNumber, message.partition);
-    w.Int(R::kOffsetFieldNumber, message.offset);
-    w.Int(R::kAttemptFieldNumber, accepted.status.attempt);
-    w.String(R::kStatusJsonFieldNumber, accepted.incoming_status_json);
-    if (config.capture != CaptureMode::kNone) {
-      WriteCapture(message.value, &accepted.envelope, R::kInputFieldNumber, w);
-    }
-    w.Int(R::kQueueEnqueuedNsFieldNumber, message.timestamp_ms * 1'000'000);
-    if (auto replay = accepted.envelope.headers.GetString(kReplayHeader)) {
-      w.String(R::kReplayIdFieldNumber, *replay);
-    }
-    w.End(body);
-    emitter->Emit(event_bytes);
+    const Header h = NewHeader(accepted.trace_id, &accepted.envelope);
+    const bool capture = config.capture != CaptureMode::kNone;
+    Capture input;
+    if (capture) PrepareCapture(message.value, &accepted.envelope, &input);
+    const std::optional<std::string> replay = accepted.envelope.headers.GetString(kReplayHeader);
+    EmitEvent([&](auto& w) {
+      WriteHeader(h, w);
+      const size_t body = w.Begin(Event::kReceivedFieldNumber);
+      w.String(R::kTopicFieldNumber, message.topic);
+      w.Int(R::kPartitionFieldNumber, message.partition);
+      w.Int(R::kOffsetFieldNumber, message.offset);
+      w.Int(R::kAttemptFieldNumber, accepted.status.attempt);
+      w.String(R::kStatusJsonFieldNumber, accepted.incoming_status_json);
+      if (capture) WriteCapture(input, R::kInputFieldNumber, w);
+      w.Int(R::kQueueEnqueuedNsFieldNumber, message.timestamp_ms * 1'000'000);
+      if (replay) w.String(R::kReplayIdFieldNumber, *replay);
+      w.End(body);
+    });
   }
 
   void EmitRejected(const KafkaQueue::Message& message, const Decision& decision,
@@ -218,19 +256,21 @@ struct SidecarApp::Impl {
     if (!events()) return;
     using R = v1::Rejected;
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
-    ProtoWriter w = StartEvent(trace_id, e);
-    const size_t body = w.Begin(Event::kRejectedFieldNumber);
-    w.String(R::kReasonFieldNumber, decision.failed_reason);
-    w.String(R::kMessageFieldNumber, decision.summary);
+    const Header h = NewHeader(trace_id, e);
     const std::string_view raw =
         std::string_view(message.value).substr(0, config.capture_max_bytes);
-    w.String(R::kRawFieldNumber, raw);
-    w.Bool(R::kRawTruncatedFieldNumber, raw.size() < message.value.size());
-    w.String(R::kTopicFieldNumber, message.topic);
-    w.Int(R::kPartitionFieldNumber, message.partition);
-    w.Int(R::kOffsetFieldNumber, message.offset);
-    w.End(body);
-    emitter->Emit(event_bytes);
+    EmitEvent([&](auto& w) {
+      WriteHeader(h, w);
+      const size_t body = w.Begin(Event::kRejectedFieldNumber);
+      w.String(R::kReasonFieldNumber, decision.failed_reason);
+      w.String(R::kMessageFieldNumber, decision.summary);
+      w.String(R::kRawFieldNumber, raw);
+      w.Bool(R::kRawTruncatedFieldNumber, raw.size() < message.value.size());
+      w.String(R::kTopicFieldNumber, message.topic);
+      w.Int(R::kPartitionFieldNumber, message.partition);
+      w.Int(R::kOffsetFieldNumber, message.offset);
+      w.End(body);
+    });
   }
 
   // The envelope's journey ends here: an end actor consumed it, or a frame paused it.
@@ -238,16 +278,20 @@ struct SidecarApp::Impl {
                       const std::string& phase, const std::string& reason) {
     if (!events()) return;
     using T = v1::Terminated;
-    ProtoWriter w = StartEvent(trace_id, &accepted.envelope);
-    const size_t body = w.Begin(Event::kTerminatedFieldNumber);
-    w.String(T::kPhaseFieldNumber, phase);
-    w.String(T::kReasonFieldNumber, reason);
+    const Header h = NewHeader(trace_id, &accepted.envelope);
+    std::optional<RuntimeError> error;
     if (accepted.status.error.has_value()) {
       const StatusError& e = *accepted.status.error;
-      WriteError(RuntimeError{"", e.type, e.mro, e.message, e.traceback}, T::kErrorFieldNumber, w);
+      error = RuntimeError{"", e.type, e.mro, e.message, e.traceback};
     }
-    w.End(body);
-    emitter->Emit(event_bytes);
+    EmitEvent([&](auto& w) {
+      WriteHeader(h, w);
+      const size_t body = w.Begin(Event::kTerminatedFieldNumber);
+      w.String(T::kPhaseFieldNumber, phase);
+      w.String(T::kReasonFieldNumber, reason);
+      if (error) WriteError(*error, T::kErrorFieldNumber, w);
+      w.End(body);
+    });
   }
 
   // An accepted envelope whose /invoke call was started and is not completed yet.

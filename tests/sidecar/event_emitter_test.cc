@@ -100,6 +100,30 @@ TEST(EventEmitterTest, TheSenderRunsBelowEnvelopeProcessing) {
   emitter->Stop(absl::Seconds(1));
 }
 
+// An event written into the batch at another length than it was sized at would make the whole
+// batch unreadable: it is taken back out and counted, and the events around it still arrive.
+TEST(EventEmitterTest, AnEventOfTheWrongSizeIsDroppedAndTheBatchStaysIntact) {
+  testing::CollectorStub collector;
+  SidecarMetrics metrics("asya_actor", "score");
+  EmitterOptions options;
+  options.collector = collector.address();
+  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  const std::string first = Received(1, 100).SerializeAsString();
+  const std::string last = Received(2, 100).SerializeAsString();
+  emitter->Emit(first);
+  emitter->Emit(last.size() + 3, [&](std::string* out) { out->append(last); });
+  emitter->Emit(last);
+  ASSERT_TRUE(collector.WaitForEvents(2, absl::Seconds(20)));
+  emitter->Stop(absl::Seconds(1));
+  std::vector<v1::LifecycleEvent> got = collector.events();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].SerializeAsString(), first);
+  EXPECT_EQ(got[1].SerializeAsString(), last);
+  EXPECT_EQ(testing::MetricValue(metrics.Render(),
+                                 R"(meshtrace_sidecar_events_dropped_total{reason="encoding"})"),
+            1);
+}
+
 TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest) {
   const int port = testing::FreePort();  // nobody listens on it yet
   SidecarMetrics metrics("asya_actor", "score");

@@ -10,10 +10,10 @@ namespace {
 
 using Event = v1::LifecycleEvent;
 
-// Writes what `want` holds, field by field, the way the sidecar writes its events.
-std::string Write(const std::string& capture, int32_t partition, bool with_route) {
-  std::string out;
-  ProtoWriter w(&out);
+// Writes what `want` holds, field by field, the way the sidecar writes its events, to a
+// ProtoWriter or a ProtoSizer.
+template <typename W>
+void Fields(W& w, const std::string& capture, int32_t partition, bool with_route) {
   w.String(Event::kSourceIdFieldNumber, "pod-1/42");
   w.Varint(Event::kSequenceFieldNumber, 300);
   w.String(Event::kTraceIdFieldNumber, "");  // empty: the default, not written
@@ -36,7 +36,25 @@ std::string Write(const std::string& capture, int32_t partition, bool with_route
   w.Bool(v1::Capture::kPayloadOmittedFieldNumber, false);
   w.End(input);
   w.End(body);
+}
+
+// Nested lengths moved into place at End.
+std::string Write(const std::string& capture, int32_t partition, bool with_route) {
+  std::string out;
+  ProtoWriter w(&out);
+  Fields(w, capture, partition, with_route);
   return out;
+}
+
+// A sizing pass first, then each length written in front of its body.
+std::string WriteSized(const std::string& capture, int32_t partition, bool with_route) {
+  ProtoSizer sizer;
+  Fields(sizer, capture, partition, with_route);
+  std::string out = "prefix";  // the sidecar appends to a batch
+  ProtoWriter w(&out, &sizer.lengths());
+  Fields(w, capture, partition, with_route);
+  EXPECT_EQ(out.size() - 6, sizer.size());
+  return out.substr(6);
 }
 
 Event Want(const std::string& capture, int32_t partition, bool with_route) {
@@ -69,6 +87,8 @@ TEST(ProtoWriterTest, BytesEqualProtobufsOwnForEveryLengthPrefixSize) {
         const std::string got = Write(capture, partition, with_route);
         EXPECT_EQ(got, Want(capture, partition, with_route).SerializeAsString())
             << size << " " << partition << " " << with_route;
+        EXPECT_EQ(WriteSized(capture, partition, with_route), got)
+            << size << " " << partition << " " << with_route;
         Event parsed;
         ASSERT_TRUE(parsed.ParseFromString(got));
         EXPECT_EQ(parsed.received().input().envelope_json().size(), size);
@@ -85,6 +105,14 @@ TEST(ProtoWriterTest, AnEmptyNestedMessageIsStillPresent) {
   Event parsed;
   ASSERT_TRUE(parsed.ParseFromString(out));
   EXPECT_TRUE(parsed.has_terminated());  // a oneof body with every field at its default
+
+  ProtoSizer sizer;
+  sizer.End(sizer.Begin(Event::kTerminatedFieldNumber));
+  std::string sized;
+  ProtoWriter s(&sized, &sizer.lengths());
+  s.End(s.Begin(Event::kTerminatedFieldNumber));
+  EXPECT_EQ(sized, out);
+  EXPECT_EQ(sizer.size(), out.size());
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
                      const std::string& brokers, const std::string& collector,
                      std::vector<std::string> runtime_args, bool end_actor,
                      const std::string& collector_ca_pem,
-                     std::vector<std::pair<std::string, std::string>> kafka_properties) {
+                     std::vector<std::pair<std::string, std::string>> kafka_properties,
+                     const std::function<void(sidecar::SidecarConfig*)>& configure) {
   runtime_args.insert(runtime_args.begin(),
                       {bin_dir + "/meshtrace-example-runtime", "--socket-dir", dir_.path()});
   runtime_.emplace(*Subprocess::Start(runtime_args));
@@ -29,6 +30,7 @@ MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
   config.collector_ca_pem = collector_ca_pem;
   config.ready_timeout = absl::Seconds(10);
   config.kafka_properties = std::move(kafka_properties);
+  if (configure) configure(&config);
   app_ = std::make_unique<sidecar::SidecarApp>(config);
   thread_ = std::thread([this] { exit_code_ = app_->Run(); });
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,11 +21,13 @@ std::string MeshEnvelope(const std::string& id, const std::vector<std::string>& 
 // dir, and a sidecar running in this process (namespace "t"). Stops on destruction.
 class MeshActor {
  public:
-  // `bin_dir` holds meshtrace-example-runtime; `runtime_args` choose its handler.
+  // `bin_dir` holds meshtrace-example-runtime; `runtime_args` choose its handler; `configure`
+  // may change the sidecar's settings.
   MeshActor(const std::string& bin_dir, const std::string& name, const std::string& brokers,
             const std::string& collector, std::vector<std::string> runtime_args,
             bool end_actor = false, const std::string& collector_ca_pem = "",
-            std::vector<std::pair<std::string, std::string>> kafka_properties = {});
+            std::vector<std::pair<std::string, std::string>> kafka_properties = {},
+            const std::function<void(sidecar::SidecarConfig*)>& configure = nullptr);
   ~MeshActor();
 
   // The sidecar's exit code.
