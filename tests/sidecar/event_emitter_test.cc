@@ -35,12 +35,23 @@ v1::LifecycleEvent Received(uint64_t sequence, size_t capture_bytes) {
   return event;
 }
 
-TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
+// A collector stub on loopback and an emitter sending to it.
+struct Sending {
   testing::CollectorStub collector;
-  SidecarMetrics metrics("asya_actor", "score");
-  EmitterOptions options;
-  options.collector = collector.address();
-  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  SidecarMetrics metrics{"asya_actor", "score"};
+  std::unique_ptr<EventEmitter> emitter;
+  Sending() {
+    EmitterOptions options;
+    options.collector = collector.address();
+    emitter = NewGrpcEventEmitter(options, &metrics);
+  }
+};
+
+TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
+  Sending s;
+  testing::CollectorStub& collector = s.collector;
+  SidecarMetrics& metrics = s.metrics;
+  EventEmitter* emitter = s.emitter.get();
   // Many small events (batches sealed by count) and 12 of 200 KB (sealed by size).
   constexpr int kSmall = 1300, kLarge = 12;
   std::string event;  // reused, as the sidecar does
@@ -82,44 +93,34 @@ std::vector<int> ThreadNiceValues() {
 }
 
 TEST(EventEmitterTest, TheSenderRunsBelowEnvelopeProcessing) {
-  testing::CollectorStub collector;
-  SidecarMetrics metrics("asya_actor", "score");
-  EmitterOptions options;
-  options.collector = collector.address();
   const std::vector<int> at_start = ThreadNiceValues();
   const auto before = std::count(at_start.begin(), at_start.end(), 10);
-  auto emitter = NewGrpcEventEmitter(options, &metrics);
-  std::string event;
-  Received(1, 100).SerializeToString(&event);
-  emitter->Emit(event);
-  ASSERT_TRUE(collector.WaitForEvents(1, absl::Seconds(20)));
+  Sending s;
+  s.emitter->Emit(Received(1, 100).SerializeAsString());
+  ASSERT_TRUE(s.collector.WaitForEvents(1, absl::Seconds(20)));
   const std::vector<int> nice = ThreadNiceValues();
   // The sender and its ack reader; this (the processing) thread keeps its priority.
   EXPECT_GE(std::count(nice.begin(), nice.end(), 10) - before, 2);
   EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), 0);
-  emitter->Stop(absl::Seconds(1));
+  s.emitter->Stop(absl::Seconds(1));
 }
 
 // An event written into the batch at another length than it was sized at would make the whole
 // batch unreadable: it is taken back out and counted, and the events around it still arrive.
 TEST(EventEmitterTest, AnEventOfTheWrongSizeIsDroppedAndTheBatchStaysIntact) {
-  testing::CollectorStub collector;
-  SidecarMetrics metrics("asya_actor", "score");
-  EmitterOptions options;
-  options.collector = collector.address();
-  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  Sending s;
   const std::string first = Received(1, 100).SerializeAsString();
   const std::string last = Received(2, 100).SerializeAsString();
-  emitter->Emit(first);
-  emitter->Emit(last.size() + 3, [&](std::string* out) { out->append(last); });
-  emitter->Emit(last);
-  ASSERT_TRUE(collector.WaitForEvents(2, absl::Seconds(20)));
-  emitter->Stop(absl::Seconds(1));
-  std::vector<v1::LifecycleEvent> got = collector.events();
+  s.emitter->Emit(first);
+  s.emitter->Emit(last.size() + 3, [&](std::string* out) { out->append(last); });
+  s.emitter->Emit(last);
+  ASSERT_TRUE(s.collector.WaitForEvents(2, absl::Seconds(20)));
+  s.emitter->Stop(absl::Seconds(1));
+  std::vector<v1::LifecycleEvent> got = s.collector.events();
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].SerializeAsString(), first);
   EXPECT_EQ(got[1].SerializeAsString(), last);
-  EXPECT_EQ(testing::MetricValue(metrics.Render(),
+  EXPECT_EQ(testing::MetricValue(s.metrics.Render(),
                                  R"(meshtrace_sidecar_events_dropped_total{reason="encoding"})"),
             1);
 }
