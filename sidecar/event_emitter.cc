@@ -20,6 +20,9 @@ constexpr size_t kMaxBatchesInFlight = 64;
 // run below envelope processing: on a busy pod they get the CPU left over, and the buffer
 // absorbs the wait, instead of preempting the processing thread. Side by side at 7,500
 // envelopes/s (sidecar_bench), 13 pairs each: events overhead median +8.0 % against +9.4 %.
+// They hold the lock Emit takes only for a deque step, so a sender preempted while holding it
+// seldom keeps processing waiting; at top speed on a saturated machine every event still went
+// out (sidecar_bench: the same count at the stand-in with and without this).
 constexpr int kSenderNice = 10;
 // Sealed early when this large: the collector takes messages up to gRPC's default 4 MiB.
 constexpr size_t kMaxBatchBytes = 1u << 20;
