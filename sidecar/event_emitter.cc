@@ -1,8 +1,6 @@
 #include "sidecar/event_emitter.h"
 
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <deque>
@@ -16,14 +14,6 @@ namespace meshtrace::sidecar {
 namespace {
 
 constexpr size_t kMaxBatchesInFlight = 64;
-// The sender thread, and the ack reader it starts (threads take their creator's nice value),
-// run below envelope processing: on a busy pod they get the CPU left over, and the buffer
-// absorbs the wait, instead of preempting the processing thread. Side by side at 7,500
-// envelopes/s (sidecar_bench), 13 pairs each: events overhead median +8.0 % against +9.4 %.
-// They hold the lock Emit takes only for a deque step, so a sender preempted while holding it
-// seldom keeps processing waiting; at top speed on a saturated machine every event still went
-// out (sidecar_bench: the same count at the stand-in with and without this).
-constexpr int kSenderNice = 10;
 // Sealed early when this large: the collector takes messages up to gRPC's default 4 MiB.
 constexpr size_t kMaxBatchBytes = 1u << 20;
 
@@ -261,8 +251,6 @@ class GrpcEventEmitter : public EventEmitter {
   }
 
   void SendLoop() {
-    // Raising one's own nice value needs no privilege; if it fails the sender runs as it is.
-    (void)setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kSenderNice);
     absl::Duration backoff = absl::Milliseconds(50);
     while (true) {
       {

@@ -31,8 +31,7 @@ struct EmitterOptions {
 // encoded into a bounded buffer that a sender thread drains into `Collector.Ingest` batches;
 // batches stay buffered until acknowledged and are resent after a reconnect (the collector drops
 // duplicates). When the buffer is full, new events are dropped and counted
-// (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}). The sender runs at nice 10,
-// below the threads that process envelopes. Thread-safe.
+// (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}). Thread-safe.
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;

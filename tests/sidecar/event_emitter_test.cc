@@ -2,13 +2,6 @@
 #include "sidecar/event_emitter.h"
 
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/time/clock.h"
 #include "tests/testing/collector_stub.h"
@@ -75,34 +68,6 @@ TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
   EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth"), 0);
   emitter->Stop(absl::Seconds(1));
   EXPECT_EQ(collector.duplicates(), 0u);
-}
-
-// Nice values of this process's threads, from /proc (field 19 of each thread's stat).
-std::vector<int> ThreadNiceValues() {
-  std::vector<int> nice;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream in(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
-    std::string field;
-    for (int i = 3; i <= 19 && fields >> field; ++i) {
-      if (i == 19) nice.push_back(std::stoi(field));
-    }
-  }
-  return nice;
-}
-
-TEST(EventEmitterTest, TheSenderRunsBelowEnvelopeProcessing) {
-  const std::vector<int> at_start = ThreadNiceValues();
-  const auto before = std::count(at_start.begin(), at_start.end(), 10);
-  Sending s;
-  s.emitter->Emit(Received(1, 100).SerializeAsString());
-  ASSERT_TRUE(s.collector.WaitForEvents(1, absl::Seconds(20)));
-  const std::vector<int> nice = ThreadNiceValues();
-  // The sender and its ack reader; this (the processing) thread keeps its priority.
-  EXPECT_GE(std::count(nice.begin(), nice.end(), 10) - before, 2);
-  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), 0);
-  s.emitter->Stop(absl::Seconds(1));
 }
 
 // An event written into the batch at another length than it was sized at would make the whole
