@@ -186,14 +186,14 @@ struct DriveResult {
 // Events/s from the ack that took the accepted total past `skip` of it to the last ack: the
 // rate once the collector is warm (its heap, memtables and caches grown to their steady size;
 // every page is a fresh fault on this VM until then).
-double SteadyRate(DriveResult r, double skip) {
-  std::sort(r.acks.begin(), r.acks.end());
+double SteadyRate(std::vector<std::pair<double, uint64_t>> acks, uint64_t accepted, double skip) {
+  std::sort(acks.begin(), acks.end());
   uint64_t done = 0;
-  for (size_t i = 0; i + 1 < r.acks.size(); ++i) {
-    done += r.acks[i].second;
-    if (static_cast<double>(done) < skip * static_cast<double>(r.accepted)) continue;
-    const double seconds = r.acks.back().first - r.acks[i].first;
-    return seconds > 0 ? static_cast<double>(r.accepted - done) / seconds : 0;
+  for (size_t i = 0; i + 1 < acks.size(); ++i) {
+    done += acks[i].second;
+    if (static_cast<double>(done) < skip * static_cast<double>(accepted)) continue;
+    const double seconds = acks.back().first - acks[i].first;
+    return seconds > 0 ? static_cast<double>(accepted - done) / seconds : 0;
   }
   return 0;
 }
@@ -359,10 +359,11 @@ RawRate RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches, doub
   rocksdb::WriteOptions sync;
   sync.sync = true;
   size_t events = 0, warm_events = 0;
-  const size_t total = batches.size() * (batches.empty() ? 0 : batches[0].events_size());
+  const size_t warm_batches = static_cast<size_t>(skip * static_cast<double>(batches.size()));
   const absl::Time start = absl::Now();
   absl::Time warm = start;
-  for (const v1::EventBatch& batch : batches) {
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const v1::EventBatch& batch = batches[i];
     rocksdb::WriteBatch wb;
     for (const auto& e : batch.events()) {
       wb.Put(absl::StrCat(e.trace_id(), "/", e.source_id(), "/", e.sequence()),
@@ -370,7 +371,7 @@ RawRate RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches, doub
       ++events;
     }
     db->Write(sync, &wb);
-    if (warm_events == 0 && static_cast<double>(events) >= skip * static_cast<double>(total)) {
+    if (i + 1 == warm_batches) {
       warm_events = events;
       warm = absl::Now();
     }
@@ -414,7 +415,7 @@ void Ingest(size_t events, int streams, int inflight) {
   DriveResult r = Drive(absl::StrCat("127.0.0.1:", collector.grpc_port), wire, streams, inflight);
   const double cpu = CpuSeconds(pid) - cpu0, driver = CpuSeconds(getpid()) - driver0;
   const double rate = static_cast<double>(r.accepted) / r.seconds;
-  const double steady = SteadyRate(r, kWarmUp);
+  const double steady = SteadyRate(r.acks, r.accepted, kWarmUp);
   std::printf(
       "meshtrace-collector, acked durable:                    %9.0f events/s  (%.2fx the "
       "raw baseline)\n",

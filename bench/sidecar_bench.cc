@@ -409,8 +409,8 @@ int main(int argc, char** argv) {
   int repeat = 3;
   // Each of two sidecars at once, events off and on (0 skips): see "side by side" below.
   double side_rate = 7500;
-  std::string
-      only;  // "off" or "on": run just that sidecar (for profiling); "side": side by side only
+  // "off" or "on": run just that sidecar (for profiling); "side": only the side-by-side pairs.
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);

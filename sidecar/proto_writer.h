@@ -2,7 +2,6 @@
 
 #include <bit>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,20 +10,18 @@ namespace meshtrace::sidecar {
 
 // Appends protobuf wire format to a string, field by field, for the sidecar's hot path: the
 // lifecycle events are written straight into bytes instead of being built as messages and then
-// serialised (no string copies into the message, no size pass, no second walk). Written in
+// serialised (no string copies into the message, no UTF-8 walk). Written in
 // field-number order with proto3's defaults skipped, the bytes equal what protobuf's own
 // serialiser produces for the same message (tests/sidecar/proto_writer_test.cc checks that).
 //
 // Strings are not checked for UTF-8 here: the sidecar's strings come from validated JSON,
 // its configuration and Kafka topic names.
 //
-// Nested messages need their length in front. Without lengths, room for the longest varint is
-// kept and the body moved back at End. With the lengths of a ProtoSizer pass over the same
-// fields, each length is written as its message begins and nothing moves: a capture is then
-// copied once, straight from the envelope into the batch.
+// A nested message needs its length in front: a ProtoSizer pass over the same calls gives
+// every length first, so each is written as its message begins and nothing is moved (a
+// capture is copied once, straight from the envelope into the batch).
 class ProtoWriter {
  public:
-  explicit ProtoWriter(std::string* out) : out_(out) {}
   // `lengths`: ProtoSizer::lengths() of the same calls, in the same order.
   ProtoWriter(std::string* out, const std::vector<size_t>* lengths)
       : out_(out), lengths_(lengths) {}
@@ -54,33 +51,18 @@ class ProtoWriter {
     for (const auto& value : values) RepeatedString(field, value);
   }
 
-  // A nested message: its fields are written between Begin and End. Its length goes in front;
-  // room for the longest varint is kept and the body moved back once its length is known.
+  // A nested message: its fields are written between Begin and End (End has nothing left to
+  // do here; it marks the end for ProtoSizer, which the same calls go through first).
   size_t Begin(int field) {
     Tag(field, kLengthDelimited);
-    if (lengths_ != nullptr) {
-      Raw((*lengths_)[next_length_++]);
-      return out_->size();
-    }
-    const size_t mark = out_->size();
-    out_->append(kMaxLengthBytes, '\0');
-    return mark;
+    Raw((*lengths_)[next_length_++]);
+    return next_length_ - 1;
   }
-  void End(size_t mark) {
-    if (lengths_ != nullptr) return;
-    const size_t body = mark + kMaxLengthBytes;
-    const size_t length = out_->size() - body;
-    char prefix[kMaxLengthBytes];
-    const size_t n = Encode(length, prefix);
-    std::memcpy(out_->data() + mark, prefix, n);
-    std::memmove(out_->data() + mark + n, out_->data() + body, length);
-    out_->resize(mark + n + length);
-  }
+  void End(size_t) {}
 
  private:
   static constexpr int kVarint = 0;
   static constexpr int kLengthDelimited = 2;
-  static constexpr size_t kMaxLengthBytes = 5;  // a length is at most 2^32 - 1
 
   static size_t Encode(uint64_t value, char* out) {
     size_t n = 0;
@@ -98,7 +80,7 @@ class ProtoWriter {
   void Tag(int field, int wire_type) { Raw((static_cast<uint64_t>(field) << 3) | wire_type); }
 
   std::string* out_;
-  const std::vector<size_t>* lengths_ = nullptr;
+  const std::vector<size_t>* lengths_;
   size_t next_length_ = 0;
 };
 

@@ -90,9 +90,6 @@ struct SidecarApp::Impl {
     uint64_t sequence;
     int64_t time_ns;
   };
-  Header NewHeader(const std::string& trace_id, const Envelope* envelope) {
-    return Header{trace_id, envelope, ++sequence, absl::ToUnixNanos(absl::Now())};
-  }
   template <typename W>
   void WriteHeader(const Header& h, W& w) const {
     w.String(Event::kSourceIdFieldNumber, source_id);
@@ -108,16 +105,22 @@ struct SidecarApp::Impl {
     if (h.envelope != nullptr) WriteRoute(h.envelope->route, Event::kRouteFieldNumber, w);
   }
 
-  // Sizes the event `body(w)` writes, then has the emitter write it into the open batch: no
-  // nested length is moved and each capture byte is copied once.
+  // Emits an event: the header of `envelope` (may be null) under `trace_id`, then what
+  // `body(w)` writes. It is sized first, then the emitter has it written into the open batch:
+  // no nested length is moved and each capture byte is copied once.
   ProtoSizer sizer;
   template <typename Body>
-  void EmitEvent(const Body& body) {
+  void EmitEvent(const std::string& trace_id, const Envelope* envelope, const Body& body) {
+    const Header h{trace_id, envelope, ++sequence, absl::ToUnixNanos(absl::Now())};
+    auto event = [&](auto& w) {
+      WriteHeader(h, w);
+      body(w);
+    };
     sizer.Clear();
-    body(sizer);
+    event(sizer);
     emitter->Emit(sizer.size(), [&](std::string* out) {
       ProtoWriter w(out, &sizer.lengths());
-      body(w);
+      event(w);
     });
   }
 
@@ -183,12 +186,10 @@ struct SidecarApp::Impl {
                     json.size(), absl::Now() - start);
       if (events()) {
         using R = v1::Routed;
-        const Header h = NewHeader(trace_id, source != nullptr ? source : &out.envelope);
         const bool capture = config.capture != CaptureMode::kNone;
         Capture output;
         if (capture) PrepareCapture(json, &out.envelope, &output);
-        EmitEvent([&](auto& w) {
-          WriteHeader(h, w);
+        EmitEvent(trace_id, source != nullptr ? source : &out.envelope, [&](auto& w) {
           const size_t body = w.Begin(Event::kRoutedFieldNumber);
           w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
           if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
@@ -215,9 +216,7 @@ struct SidecarApp::Impl {
                          const RuntimeReply& reply) {
     if (!events()) return;
     using R = v1::RuntimeResult;
-    const Header h = NewHeader(trace_id, &envelope);
-    EmitEvent([&](auto& w) {
-      WriteHeader(h, w);
+    EmitEvent(trace_id, &envelope, [&](auto& w) {
       const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
       w.Int(R::kHttpStatusFieldNumber, reply.http_status);
       w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
@@ -231,13 +230,11 @@ struct SidecarApp::Impl {
   void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted) {
     if (!events()) return;
     using R = v1::Received;
-    const Header h = NewHeader(accepted.trace_id, &accepted.envelope);
     const bool capture = config.capture != CaptureMode::kNone;
     Capture input;
     if (capture) PrepareCapture(message.value, &accepted.envelope, &input);
     const std::optional<std::string> replay = accepted.envelope.headers.GetString(kReplayHeader);
-    EmitEvent([&](auto& w) {
-      WriteHeader(h, w);
+    EmitEvent(accepted.trace_id, &accepted.envelope, [&](auto& w) {
       const size_t body = w.Begin(Event::kReceivedFieldNumber);
       w.String(R::kTopicFieldNumber, message.topic);
       w.Int(R::kPartitionFieldNumber, message.partition);
@@ -256,11 +253,9 @@ struct SidecarApp::Impl {
     if (!events()) return;
     using R = v1::Rejected;
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
-    const Header h = NewHeader(trace_id, e);
     const std::string_view raw =
         std::string_view(message.value).substr(0, config.capture_max_bytes);
-    EmitEvent([&](auto& w) {
-      WriteHeader(h, w);
+    EmitEvent(trace_id, e, [&](auto& w) {
       const size_t body = w.Begin(Event::kRejectedFieldNumber);
       w.String(R::kReasonFieldNumber, decision.failed_reason);
       w.String(R::kMessageFieldNumber, decision.summary);
@@ -278,14 +273,12 @@ struct SidecarApp::Impl {
                       const std::string& phase, const std::string& reason) {
     if (!events()) return;
     using T = v1::Terminated;
-    const Header h = NewHeader(trace_id, &accepted.envelope);
     std::optional<RuntimeError> error;
     if (accepted.status.error.has_value()) {
       const StatusError& e = *accepted.status.error;
       error = RuntimeError{"", e.type, e.mro, e.message, e.traceback};
     }
-    EmitEvent([&](auto& w) {
-      WriteHeader(h, w);
+    EmitEvent(trace_id, &accepted.envelope, [&](auto& w) {
       const size_t body = w.Begin(Event::kTerminatedFieldNumber);
       w.String(T::kPhaseFieldNumber, phase);
       w.String(T::kReasonFieldNumber, reason);
