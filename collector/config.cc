@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
+#include "common/environment.h"
 
 namespace meshtrace::collector {
 namespace {
@@ -123,38 +124,6 @@ absl::Status Apply(const std::map<std::string, std::string>& v, CollectorConfig*
 }
 
 }  // namespace
-
-absl::StatusOr<uint64_t> ParseByteSize(const std::string& text) {
-  std::string s = absl::AsciiStrToLower(AsAbsl(text));
-  size_t digits = 0;
-  while (digits < s.size() && absl::ascii_isdigit(s[digits])) ++digits;
-  uint64_t n = 0;
-  if (digits == 0 || !absl::SimpleAtoi(AsAbsl(std::string_view(s).substr(0, digits)), &n)) {
-    return absl::InvalidArgumentError("not a size: " + text);
-  }
-  const std::string unit = s.substr(digits);
-  static const std::vector<std::pair<std::string, uint64_t>> kUnits = {{"", 1},
-                                                                       {"b", 1},
-                                                                       {"k", 1000},
-                                                                       {"kb", 1000},
-                                                                       {"kib", 1 << 10},
-                                                                       {"m", 1000000},
-                                                                       {"mb", 1000000},
-                                                                       {"mib", 1 << 20},
-                                                                       {"g", 1000000000},
-                                                                       {"gb", 1000000000},
-                                                                       {"gib", 1ull << 30},
-                                                                       {"t", 1000000000000},
-                                                                       {"tb", 1000000000000},
-                                                                       {"tib", 1ull << 40}};
-  for (const auto& [name, factor] : kUnits) {
-    if (unit == name) {
-      if (n > UINT64_MAX / factor) return absl::InvalidArgumentError("size too large: " + text);
-      return n * factor;
-    }
-  }
-  return absl::InvalidArgumentError("unknown size unit in " + text);
-}
 
 CollectorConfigResult LoadCollectorConfig(int argc, const char* const* argv,
                                           const std::map<std::string, std::string>& env) {

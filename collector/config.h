@@ -37,7 +37,4 @@ struct CollectorConfigResult {
 CollectorConfigResult LoadCollectorConfig(int argc, const char* const* argv,
                                           const std::map<std::string, std::string>& env);
 
-// "512MiB", "10GB", "1048576" → bytes.
-absl::StatusOr<uint64_t> ParseByteSize(const std::string& text);
-
 }  // namespace meshtrace::collector

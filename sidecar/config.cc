@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/environment.h"
 #include "common/redaction.h"
 #include "common/topics.h"
 
@@ -56,6 +57,8 @@ constexpr Setting kSettings[] = {
     {"MESHTRACE_REDACT", "header names and $.paths to hash; 'allow:' prefix = allow-list"},
     {"MESHTRACE_REDACT_KEY", "key of the redaction hash"},
     {"MESHTRACE_EVENT_BUFFER", "lifecycle events buffered at most (default 65536)"},
+    {"MESHTRACE_EVENT_BUFFER_BYTES",
+     "bytes of lifecycle events buffered at most, e.g. 64MiB (default 32MiB, at least 1MiB)"},
     {"MESHTRACE_INVOKE_PIPELINE",
      "/invoke calls in flight, 1-16 (default 6); 1 = one at a time, as Asya's sidecar"},
 };
@@ -226,6 +229,14 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     auto n = ParseCount("MESHTRACE_EVENT_BUFFER", *v, 1, 100'000'000);
     if (!n.ok()) return n.status();
     c->event_buffer = *n;
+  }
+  if (auto* v = get("MESHTRACE_EVENT_BUFFER_BYTES"); v != nullptr && !v->empty()) {
+    auto n = ParseByteSize(*v);
+    if (!n.ok() || *n < (1u << 20) || *n > (uint64_t{1} << 40)) {
+      return Bad("MESHTRACE_EVENT_BUFFER_BYTES", *v,
+                 "expected a size from 1MiB to 1TiB, such as 33554432, 64MiB or 1GiB");
+    }
+    c->event_buffer_bytes = static_cast<size_t>(*n);
   }
   if (auto* v = get("MESHTRACE_INVOKE_PIPELINE"); v != nullptr && !v->empty()) {
     auto n = ParseCount("MESHTRACE_INVOKE_PIPELINE", *v, 1, 16);

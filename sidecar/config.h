@@ -41,6 +41,7 @@ struct SidecarConfig {
   std::string redact;
   std::string redact_key;
   size_t event_buffer = 65536;
+  size_t event_buffer_bytes = 32u << 20;
   // /invoke calls in flight (1-16). Above 1, the next envelopes' calls (connect + request) are
   // started while the runtime still works on the current one, in bursts of half the pipeline;
   // a single-threaded runtime still serves them one at a time, in order. 6 fits the listen

@@ -92,7 +92,8 @@ class GrpcEventEmitter : public EventEmitter {
     {
       absl::MutexLock lock(&mu_);
       stopping = stopping_;
-      if (!stopping_ && buffered_ < options_.buffer_events) {
+      if (!stopping_ && buffered_ < options_.buffer_events &&
+          buffered_bytes_ + size <= options_.buffer_bytes) {
         std::string& out = open_->bytes;
         const size_t record = out.size();
         AppendVarint((2 << 3) | 2, &out);  // field 2, length-delimited
@@ -106,6 +107,7 @@ class GrpcEventEmitter : public EventEmitter {
         }
         ++open_->events;
         ++buffered_;
+        buffered_bytes_ += out.size() - record;
         if (open_->events >= options_.max_batch || out.size() >= kMaxBatchBytes) Seal();
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
         return;
@@ -138,8 +140,10 @@ class GrpcEventEmitter : public EventEmitter {
   // Closes the open batch: it gets its id and waits to be sent.
   void Seal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     open_->id = ++next_batch_id_;
+    const size_t events_size = open_->bytes.size();
     AppendVarint((1 << 3) | 0, &open_->bytes);  // field 1, varint
     AppendVarint(open_->id, &open_->bytes);
+    buffered_bytes_ += open_->bytes.size() - events_size;
     sealed_.push_back(std::move(open_));
     open_ = std::make_shared<Batch>(pool_);
     wake_.Signal();
@@ -182,6 +186,7 @@ class GrpcEventEmitter : public EventEmitter {
         done = std::move(*it);
         unacked_.erase(it);
         buffered_ -= done->events;
+        buffered_bytes_ -= done->bytes.size();
         metrics_->EventQueueDepth(static_cast<int64_t>(buffered_));
         wake_.Signal();  // room for another batch in flight, or the drain is done
         break;
@@ -283,6 +288,7 @@ class GrpcEventEmitter : public EventEmitter {
   std::deque<BatchPtr> sealed_ ABSL_GUARDED_BY(mu_);                     // waiting to be sent
   std::deque<BatchPtr> unacked_ ABSL_GUARDED_BY(mu_);                    // sent, not acknowledged
   size_t buffered_ ABSL_GUARDED_BY(mu_) = 0;                             // events in all three
+  size_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;                       // and their bytes
   uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;

@@ -16,6 +16,8 @@ struct EmitterOptions {
   std::string token;             // bearer token, empty = none
   std::string tls_ca_pem;        // non-empty: TLS to the collector, trusting these CA certificates
   size_t buffer_events = 65536;  // queued + unacknowledged events at most
+  // Their encoded bytes at most: with 64 KiB captures, 65,536 events would be ~4 GiB.
+  size_t buffer_bytes = 32u << 20;
   // Events per batch at most (a batch is also sealed at 1 MiB, or every flush_interval). Fewer,
   // larger writes cost the sidecar less: 2,048 against 512 took ~0.4 us of CPU per envelope off
   // the events overhead in alternating sidecar_bench runs.
@@ -30,8 +32,9 @@ struct EmitterOptions {
 // Sends lifecycle events to the collector in the background. Emit() never blocks: events are
 // encoded into a bounded buffer that a sender thread drains into `Collector.Ingest` batches;
 // batches stay buffered until acknowledged and are resent after a reconnect (the collector drops
-// duplicates). When the buffer is full, new events are dropped and counted
-// (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}). Thread-safe.
+// duplicates). When the buffer is full (buffer_events events or buffer_bytes bytes), new events
+// are dropped and counted (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}).
+// Thread-safe.
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;

@@ -450,6 +450,7 @@ int SidecarApp::Run() {
     options.token = config_.collector_token;
     options.tls_ca_pem = config_.collector_ca_pem;
     options.buffer_events = config_.event_buffer;
+    options.buffer_bytes = config_.event_buffer_bytes;
     s.emitter = NewGrpcEventEmitter(options, metrics_.get());
   }
 

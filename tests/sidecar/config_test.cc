@@ -29,6 +29,7 @@ TEST(SidecarConfigTest, DefaultsFollowAsya) {
   EXPECT_EQ(c.capture, CaptureMode::kPayloads);
   EXPECT_EQ(c.capture_max_bytes, 65536u);
   EXPECT_EQ(c.event_buffer, 65536u);
+  EXPECT_EQ(c.event_buffer_bytes, 32u << 20);
 }
 
 TEST(SidecarConfigTest, FlagsWinOverEnvironment) {
@@ -76,10 +77,24 @@ TEST(SidecarConfigTest, InvokePipelineDefaultsToSixAndTakesOne) {
   EXPECT_EQ(one.config.invoke_pipeline, 1);
 }
 
+TEST(SidecarConfigTest, EventBufferBytesTakesSizesWithUnits) {
+  for (auto [value, bytes] : std::vector<std::pair<std::string, size_t>>{
+           {"64MiB", 64u << 20}, {"1gib", 1u << 30}, {"2000000", 2'000'000}, {"5MB", 5'000'000}}) {
+    ConfigResult r = Load({}, {{"ASYA_ACTOR_NAME", "a"}, {"MESHTRACE_EVENT_BUFFER_BYTES", value}});
+    ASSERT_EQ(r.exit_code, 0) << r.message;
+    EXPECT_EQ(r.config.event_buffer_bytes, bytes) << value;
+  }
+  ConfigResult flag = Load({"--event-buffer-bytes", "8MiB"}, {{"ASYA_ACTOR_NAME", "a"}});
+  ASSERT_EQ(flag.exit_code, 0) << flag.message;
+  EXPECT_EQ(flag.config.event_buffer_bytes, 8u << 20);
+}
+
 TEST(SidecarConfigTest, BadNumbersAndDurationsNameTheVariable) {
   for (auto [var, value] :
        std::vector<std::pair<std::string, std::string>>{{"MESHTRACE_CAPTURE_MAX_BYTES", "12"},
                                                         {"MESHTRACE_EVENT_BUFFER", "lots"},
+                                                        {"MESHTRACE_EVENT_BUFFER_BYTES", "64KiB"},
+                                                        {"MESHTRACE_EVENT_BUFFER_BYTES", "9XB"},
                                                         {"MESHTRACE_INVOKE_PIPELINE", "17"},
                                                         {"ASYA_RUNTIME_READY_TIMEOUT", "-5s"},
                                                         {"ASYA_METRICS_NAMESPACE", "asya-actor"},

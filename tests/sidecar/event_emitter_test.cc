@@ -118,6 +118,40 @@ TEST(EventEmitterTest, FullBufferDropsNewEventsAndCountsThemThenDeliversTheRest)
             0);
 }
 
+// Large captures fill the buffer's bytes long before its event count: a dead collector must
+// not let them grow the sidecar's memory without bound.
+TEST(EventEmitterTest, BufferBytesBoundLargeEventsAndAreFreedByTheirAcks) {
+  const int port = testing::FreePort();  // nobody listens on it yet
+  SidecarMetrics metrics("asya_actor", "score");
+  EmitterOptions options;
+  options.collector = "127.0.0.1:" + std::to_string(port);
+  options.buffer_bytes = 1u << 20;
+  options.max_backoff = absl::Milliseconds(200);
+  auto emitter = NewGrpcEventEmitter(options, &metrics);
+  auto event = [](uint64_t sequence) { return Received(sequence, 100 << 10).SerializeAsString(); };
+  for (int i = 1; i <= 15; ++i) emitter->Emit(event(i));  // ~100 KiB each
+  const size_t fit = (1u << 20) / (event(1).size() + 4);  // each record has a tag and a length
+  ASSERT_EQ(fit, 10u);
+  std::string m = metrics.Render();
+  EXPECT_EQ(
+      testing::MetricValue(m, R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"),
+      15 - fit);
+  EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth"), fit);
+
+  testing::CollectorStub collector(port);  // the collector comes up: the buffered ones arrive
+  ASSERT_TRUE(collector.WaitForEvents(fit, absl::Seconds(20)));
+  for (int i = 0; i < 60 && emitter->acknowledged() < fit; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(emitter->acknowledged(), fit);
+  for (int i = 16; i <= 20; ++i) emitter->Emit(event(i));  // the acks made room again
+  ASSERT_TRUE(collector.WaitForEvents(fit + 5, absl::Seconds(20)));
+  emitter->Stop(absl::Seconds(2));
+  EXPECT_EQ(testing::MetricValue(metrics.Render(),
+                                 R"(meshtrace_sidecar_events_dropped_total{reason="buffer_full"})"),
+            15 - fit);
+}
+
 TEST(EventEmitterTest, StopCountsWhatWasNeverAcknowledged) {
   SidecarMetrics metrics("asya_actor", "score");
   EmitterOptions options;

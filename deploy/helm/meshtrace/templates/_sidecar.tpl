@@ -53,6 +53,7 @@ dependency: .Values.meshtrace; default root.Values).
         secretKeyRef: {name: {{ $s.redactKey.secretName }}, key: {{ $s.redactKey.secretKey }}}
     {{- end }}
     - {name: MESHTRACE_EVENT_BUFFER, value: {{ $s.eventBuffer | quote }}}
+    - {name: MESHTRACE_EVENT_BUFFER_BYTES, value: {{ $s.eventBufferBytes | quote }}}
     - {name: MESHTRACE_INVOKE_PIPELINE, value: {{ $s.invokePipeline | quote }}}
   {{- if $s.metrics.enabled }}
   ports:
