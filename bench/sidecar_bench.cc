@@ -53,7 +53,8 @@ using namespace meshtrace;
 std::map<std::string, std::string> g_sidecar_env;
 std::string g_sidecar_bin = std::string(MESHTRACE_BIN_DIR) + "/meshtrace-sidecar";  // --sidecar-bin
 // Partitions of each input topic. librdkafka's mock broker keeps only ~5 MB per partition (it
-// drops the oldest beyond that): main raises this so that each holds at most ~6,000 envelopes.
+// drops the oldest beyond that): main raises this so that each holds at most ~3.5 MB (~6,000
+// envelopes of ~590 bytes).
 int g_input_partitions = 32;
 
 struct ProcStat {
@@ -430,7 +431,8 @@ int main(int argc, char** argv) {
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
   }
-  g_input_partitions = std::max(32, n / 6000 + 1);
+  const size_t envelope_bytes = MakeEnvelope(n, payload_bytes).size();
+  g_input_partitions = std::max<int>(32, n * envelope_bytes / 3'500'000 + 1);
   std::vector<meshtrace::replayer::TopicSpec> topics;
   for (int r = 1; r <= repeat; ++r) {
     for (const char* mode : {"off", "on", "paced-off", "paced-on", "side-off", "side-on"}) {
