@@ -6,13 +6,15 @@
 //
 //   build-release/bin/sidecar_bench [--envelopes N] [--payload-bytes B] [--only off|on|side]
 //                                   [--rate R] [--repeat K] [--side-by-side S]
-//                                   [--sidecar-env K=V] [--sidecar-bin PATH]
+//                                   [--sidecar-env K=V] [--sidecar-bin PATH] [--compare-bin PATH]
 //
 // Each mode runs at top speed (the input is in the topic before the sidecar starts) and paced
 // (fed at R envelopes/s, default 10,000, a pace both modes keep), K times (default 3), the
 // modes alternating; the table shows medians, and the events overhead is taken pair by pair.
 // Then K times an events-off and an events-on sidecar run side by side, at the same time, each
 // fed at S envelopes/s (default 7,500; 0 skips), which takes the machine's drift out of each pair.
+// With --compare-bin PATH those pairs run that build beside --sidecar-bin's, both with events on:
+// two builds compared under the same drift.
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -256,7 +258,8 @@ class BackgroundEvents {
 // the sidecar runs (the CPU it takes at the same pace, events on or off).
 Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
                   const std::string& collector, const std::string& background_collector,
-                  const std::string& group_suffix, double rate) {
+                  const std::string& group_suffix, double rate,
+                  const std::string& sidecar_bin = g_sidecar_bin) {
   Result result;
   std::vector<std::string> inputs;
   inputs.reserve(n);
@@ -285,7 +288,7 @@ Result RunSidecar(const std::string& brokers, int n, size_t payload_bytes,
       {"ASYA_LOG_LEVEL", "warn"},
       {"MESHTRACE_COLLECTOR", collector}};
   env.insert(g_sidecar_env.begin(), g_sidecar_env.end());
-  auto sidecar = testing::Subprocess::Start({g_sidecar_bin}, env);
+  auto sidecar = testing::Subprocess::Start({sidecar_bin}, env);
   httplib::Client client("127.0.0.1", port);
   std::atomic<bool> stop_feeding{false};
   std::thread feeder;
@@ -417,6 +420,9 @@ int main(int argc, char** argv) {
   double side_rate = 7500;
   // "off" or "on": run just that sidecar (for profiling); "side": only the side-by-side pairs.
   std::string only;
+  // Another build: each side-by-side pair then runs it beside --sidecar-bin's, both with events
+  // on, so that two builds are compared under the same drift.
+  std::string compare_bin;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
@@ -426,6 +432,7 @@ int main(int argc, char** argv) {
     if (flag == "--repeat") repeat = std::max(1, std::stoi(argv[i + 1]));
     if (flag == "--side-by-side") side_rate = std::stod(argv[i + 1]);
     if (flag == "--sidecar-bin") g_sidecar_bin = argv[i + 1];
+    if (flag == "--compare-bin") compare_bin = argv[i + 1];
     if (flag == "--sidecar-env") {
       const std::string kv = argv[i + 1];
       g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
@@ -472,12 +479,17 @@ int main(int argc, char** argv) {
   // `side_rate`, so that the machine's drift falls on both within each pair (in the pairs
   // above it still moves between two runs). Both share the stand-in collector's load, so the
   // events-off one needs no background events.
+  // With --compare-bin the first of each pair is that build, with events on too.
   std::vector<Result> side_off, side_on;
   for (int r = 1; r <= repeat && side_rate > 0 && (only.empty() || only == "side"); ++r) {
     const std::string k = "-" + std::to_string(r);
     Result a;
-    std::thread off_thread(
-        [&] { a = RunSidecar(brokers, n, payload_bytes, "", "", "side-off" + k, side_rate); });
+    std::thread off_thread([&] {
+      a = compare_bin.empty()
+              ? RunSidecar(brokers, n, payload_bytes, "", "", "side-off" + k, side_rate)
+              : RunSidecar(brokers, n, payload_bytes, collector.address(), "", "side-off" + k,
+                           side_rate, compare_bin);
+    });
     side_on.push_back(run(true, "side-on" + k, side_rate));
     off_thread.join();
     side_off.push_back(a);
@@ -493,7 +505,8 @@ int main(int argc, char** argv) {
   PrintRow("paced" + paced + ", events off", paced_off);
   PrintRow("paced" + paced + ", events + payload capture on", paced_on);
   const std::string side = " at " + std::to_string(static_cast<int>(side_rate)) + "/s each";
-  PrintRow("side by side" + side + ", events off", side_off);
+  PrintRow("side by side" + side + (compare_bin.empty() ? ", events off" : ", --compare-bin"),
+           side_off);
   PrintRow("side by side" + side + ", events + capture on", side_on);
   if (!off.empty() && !on.empty()) {
     std::printf("\ncapture+events CPU overhead at top speed: %s\n", Overheads(off, on).c_str());
@@ -502,7 +515,9 @@ int main(int argc, char** argv) {
     std::printf("capture+events CPU overhead paced: %s\n", Overheads(paced_off, paced_on).c_str());
   }
   if (!side_off.empty() && !side_on.empty()) {
-    std::printf("capture+events CPU overhead side by side: %s\n",
+    std::printf("%s side by side: %s\n",
+                compare_bin.empty() ? "capture+events CPU overhead"
+                                    : "--sidecar-bin's CPU against --compare-bin's",
                 Overheads(side_off, side_on).c_str());
   }
   std::printf("events at the stand-in collector (sidecars' and background): %zu\n",
