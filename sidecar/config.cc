@@ -243,6 +243,14 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     if (!n.ok()) return n.status();
     c->invoke_pipeline = static_cast<int>(*n);
   }
+  // An event carries at most one capture: a buffer smaller than two would drop every event
+  // with a capture near the cap.
+  if (c->event_buffer_bytes < 2 * c->capture_max_bytes) {
+    return absl::InvalidArgumentError("MESHTRACE_EVENT_BUFFER_BYTES (" +
+                                      std::to_string(c->event_buffer_bytes) +
+                                      ") must be at least twice MESHTRACE_CAPTURE_MAX_BYTES (" +
+                                      std::to_string(c->capture_max_bytes) + ")");
+  }
   return absl::OkStatus();
 }
 

@@ -89,6 +89,21 @@ TEST(SidecarConfigTest, EventBufferBytesTakesSizesWithUnits) {
   EXPECT_EQ(flag.config.event_buffer_bytes, 8u << 20);
 }
 
+TEST(SidecarConfigTest, EventBufferBytesMustHoldTwoCapturesAtTheCap) {
+  ConfigResult r = Load({}, {{"ASYA_ACTOR_NAME", "a"},
+                             {"MESHTRACE_CAPTURE_MAX_BYTES", "16777216"},
+                             {"MESHTRACE_EVENT_BUFFER_BYTES", "16MiB"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.message.find("MESHTRACE_EVENT_BUFFER_BYTES (16777216) must be at least twice "
+                           "MESHTRACE_CAPTURE_MAX_BYTES (16777216)"),
+            std::string::npos)
+      << r.message;
+  ConfigResult ok = Load({}, {{"ASYA_ACTOR_NAME", "a"},
+                              {"MESHTRACE_CAPTURE_MAX_BYTES", "16777216"},
+                              {"MESHTRACE_EVENT_BUFFER_BYTES", "32MiB"}});
+  EXPECT_EQ(ok.exit_code, 0) << ok.message;
+}
+
 TEST(SidecarConfigTest, BadNumbersAndDurationsNameTheVariable) {
   for (auto [var, value] :
        std::vector<std::pair<std::string, std::string>>{{"MESHTRACE_CAPTURE_MAX_BYTES", "12"},
