@@ -1,11 +1,16 @@
 #include "sidecar/kafka_queue.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
 #include <list>
 #include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -22,11 +27,94 @@ struct Pending {
 
 using PartitionKey = std::pair<std::string, int32_t>;
 
+// Destination topics whose producer handles are kept (a mesh has a few); sends to more go by
+// name.
+constexpr size_t kMaxTopicHandles = 1024;
+
+// Keeps a bounded prefetch queue from stalling. librdkafka 2.0 stops fetching once the
+// consumer's queue holds queued.max.messages.kbytes (or queued.min.messages) and decides again
+// only when the broker thread next wakes: on I/O, on an op, or after its fixed 1 s idle wait.
+// Draining the queue wakes nothing, so a bounded queue runs dry and the consumer idles for up
+// to a second each time (librdkafka 2.1 added fetch.queue.backoff.ms for this). When the queue
+// falls to a quarter of its bound after being at least half full, the nudger sends one cheap
+// request (ListOffsets) to each leader broker of the assignment from its own thread, which
+// wakes the broker threads: they fetch again while a quarter of the queue is still left.
+class FetchNudger {
+ public:
+  FetchNudger(RdKafka::KafkaConsumer* consumer, int64_t max_bytes, int64_t max_messages)
+      : consumer_(consumer),
+        queue_(rd_kafka_queue_get_consumer(consumer->c_ptr())),
+        max_bytes_(max_bytes),
+        max_messages_(max_messages),
+        thread_([this] { Run(); }) {}
+
+  ~FetchNudger() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+    rd_kafka_queue_destroy(queue_);
+  }
+
+  // After each consumed message, with its value's size (what librdkafka's byte bound counts).
+  void Observe(size_t value_bytes) {
+    average_bytes_ += (static_cast<double>(value_bytes) - average_bytes_) / 16;
+    const double capacity =
+        std::min<double>(max_messages_, max_bytes_ / std::max(average_bytes_, 1.0));
+    const double queued = static_cast<double>(rd_kafka_queue_length(queue_));
+    if (queued * 2 >= capacity) {
+      armed_ = true;
+    } else if (armed_ && queued * 4 <= capacity) {
+      armed_ = false;
+      {
+        std::lock_guard lock(mu_);
+        ++requested_;
+      }
+      wake_.notify_one();
+    }
+  }
+
+ private:
+  void Run() {
+    uint64_t served = 0;
+    std::unique_lock lock(mu_);
+    while (true) {
+      wake_.wait(lock, [&] { return stop_ || requested_ != served; });
+      if (stop_) return;
+      served = requested_;
+      lock.unlock();
+      std::vector<RdKafka::TopicPartition*> parts;
+      if (consumer_->assignment(parts) == RdKafka::ERR_NO_ERROR && !parts.empty()) {
+        for (auto* part : parts) part->set_offset(-1);  // the latest offset: any reply will do
+        consumer_->offsetsForTimes(parts, 1000);
+      }
+      RdKafka::TopicPartition::destroy(parts);
+      lock.lock();
+    }
+  }
+
+  RdKafka::KafkaConsumer* consumer_;
+  rd_kafka_queue_t* queue_;
+  const int64_t max_bytes_;
+  const int64_t max_messages_;
+  double average_bytes_ = 1024;
+  bool armed_ = false;  // the queue was at least half full since the last nudge
+  std::mutex mu_;
+  std::condition_variable wake_;
+  uint64_t requested_ = 0;  // guarded by mu_
+  bool stop_ = false;       // guarded by mu_
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::RebalanceCb {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  std::unique_ptr<FetchNudger> nudger;  // uses consumer: declared after it, destroyed before it
   std::unique_ptr<RdKafka::Producer> producer;
+  std::unordered_map<std::string, std::unique_ptr<RdKafka::Topic>> topics;  // after producer
   // deque keeps element addresses stable under push_back/pop_front: tickets point into it.
   std::map<PartitionKey, std::deque<Pending>> partitions;
   // Partitions revoked while some of their messages were still being processed (calls in
@@ -68,6 +156,24 @@ struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::Reb
       partitions.erase(it);
     }
     consumer->unassign();
+  }
+
+  // The producer's handle for `name`, nullptr past kMaxTopicHandles. The first send to a topic
+  // fetches its metadata (one round trip): librdkafka 2.0 otherwise learns a new topic's
+  // partitions on its 1 s topic scan and holds every send to it until then.
+  RdKafka::Topic* TopicFor(const std::string& name) {
+    auto it = topics.find(name);
+    if (it != topics.end()) return it->second.get();
+    if (topics.size() >= kMaxTopicHandles) return nullptr;
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(producer.get(), name, nullptr, err));
+    if (!topic) return nullptr;
+    RdKafka::Metadata* metadata = nullptr;
+    if (producer->metadata(false, topic.get(), &metadata, 1000) == RdKafka::ERR_NO_ERROR) {
+      delete metadata;  // a failure is left to librdkafka's own retries
+    }
+    return topics.emplace(name, std::move(topic)).first->second.get();
   }
 
   void Commit(bool sync) {
@@ -140,6 +246,10 @@ absl::StatusOr<std::unique_ptr<KafkaQueue>> KafkaQueue::Open(const Options& opti
                                        {"auto.offset.reset", "earliest"},
                                        {"allow.auto.create.topics", "true"},
                                        {"fetch.wait.max.ms", "20"},
+                                       // Prefetch at most 4 MiB of messages, not librdkafka's
+                                       // 64 MiB (and fetch.max.bytes follows it down): the
+                                       // nudger keeps the queue from running dry.
+                                       {"queued.max.messages.kbytes", "4096"},
                                        {"log_level", "4"}});
       !s.ok()) {
     return s;
@@ -147,6 +257,11 @@ absl::StatusOr<std::unique_ptr<KafkaQueue>> KafkaQueue::Open(const Options& opti
   cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&state), err);
   state.consumer.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
   if (!state.consumer) return absl::InvalidArgumentError("Kafka consumer: " + err);
+  std::string max_kbytes, max_messages;
+  cconf->get("queued.max.messages.kbytes", max_kbytes);
+  cconf->get("queued.min.messages", max_messages);
+  state.nudger = std::make_unique<FetchNudger>(state.consumer.get(), std::stoll(max_kbytes) * 1024,
+                                               std::stoll(max_messages));
   RdKafka::ErrorCode code = state.consumer->subscribe({options.topic});
   if (code != RdKafka::ERR_NO_ERROR) {
     return absl::InvalidArgumentError("cannot subscribe to " + options.topic + ": " +
@@ -189,6 +304,7 @@ absl::StatusOr<std::optional<KafkaQueue::Message>> KafkaQueue::Poll(absl::Durati
   }
   if (m->key() != nullptr) message.key = *m->key();
   message.value.assign(static_cast<const char*>(m->payload()), m->len());
+  state_->nudger->Observe(m->len());
   auto& queue = state_->partitions[{message.topic, message.partition}];
   queue.push_back(Pending{message.offset, 0, false});
   message.ticket = &queue.back();
@@ -198,11 +314,17 @@ absl::StatusOr<std::optional<KafkaQueue::Message>> KafkaQueue::Poll(absl::Durati
 absl::Status KafkaQueue::Send(void* ticket, const std::string& topic, const std::string& key,
                               const std::string& value) {
   auto* pending = static_cast<Pending*>(ticket);
+  RdKafka::Topic* handle = state_->TopicFor(topic);
+  void* payload = const_cast<char*>(value.data());
+  const char* key_data = key.empty() ? nullptr : key.data();
   while (true) {
-    RdKafka::ErrorCode err = state_->producer->produce(
-        topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-        const_cast<char*>(value.data()), value.size(), key.empty() ? nullptr : key.data(),
-        key.size(), 0, pending);
+    RdKafka::ErrorCode err =
+        handle != nullptr ? state_->producer->produce(handle, RdKafka::Topic::PARTITION_UA,
+                                                      RdKafka::Producer::RK_MSG_COPY, payload,
+                                                      value.size(), key_data, key.size(), pending)
+                          : state_->producer->produce(
+                                topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+                                payload, value.size(), key_data, key.size(), 0, pending);
     if (err == RdKafka::ERR_NO_ERROR) break;
     if (err != RdKafka::ERR__QUEUE_FULL) {
       return absl::InternalError("cannot send to " + topic + ": " + RdKafka::err2str(err));
@@ -238,6 +360,7 @@ absl::Status KafkaQueue::Drain(absl::Duration timeout) {
 void KafkaQueue::Close() {
   if (state_->closed || !state_->consumer) return;
   state_->closed = true;
+  state_->nudger.reset();
   state_->consumer->close();
 }
 
