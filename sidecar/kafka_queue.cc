@@ -4,14 +4,13 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <deque>
 #include <list>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
 
@@ -50,10 +49,9 @@ class FetchNudger {
 
   ~FetchNudger() {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    wake_.notify_one();
     thread_.join();
     rd_kafka_queue_destroy(queue_);
   }
@@ -68,30 +66,30 @@ class FetchNudger {
       armed_ = true;
     } else if (armed_ && queued * 4 <= capacity) {
       armed_ = false;
-      {
-        std::lock_guard lock(mu_);
-        ++requested_;
-      }
-      wake_.notify_one();
+      absl::MutexLock lock(&mu_);
+      ++requested_;
     }
   }
 
  private:
   void Run() {
     uint64_t served = 0;
-    std::unique_lock lock(mu_);
     while (true) {
-      wake_.wait(lock, [&] { return stop_ || requested_ != served; });
-      if (stop_) return;
-      served = requested_;
-      lock.unlock();
+      {
+        absl::MutexLock lock(&mu_);
+        auto wanted = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stop_ || requested_ != served;
+        };
+        mu_.Await(absl::Condition(&wanted));
+        if (stop_) return;
+        served = requested_;
+      }
       std::vector<RdKafka::TopicPartition*> parts;
       if (consumer_->assignment(parts) == RdKafka::ERR_NO_ERROR && !parts.empty()) {
         for (auto* part : parts) part->set_offset(-1);  // the latest offset: any reply will do
         consumer_->offsetsForTimes(parts, 1000);
       }
       RdKafka::TopicPartition::destroy(parts);
-      lock.lock();
     }
   }
 
@@ -101,10 +99,9 @@ class FetchNudger {
   const int64_t max_messages_;
   double average_bytes_ = 1024;
   bool armed_ = false;  // the queue was at least half full since the last nudge
-  std::mutex mu_;
-  std::condition_variable wake_;
-  uint64_t requested_ = 0;  // guarded by mu_
-  bool stop_ = false;       // guarded by mu_
+  absl::Mutex mu_;
+  uint64_t requested_ ABSL_GUARDED_BY(mu_) = 0;  // nudges asked for
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
