@@ -10,6 +10,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -254,11 +255,17 @@ absl::StatusOr<std::unique_ptr<KafkaQueue>> KafkaQueue::Open(const Options& opti
   cconf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(&state), err);
   state.consumer.reset(RdKafka::KafkaConsumer::create(cconf.get(), err));
   if (!state.consumer) return absl::InvalidArgumentError("Kafka consumer: " + err);
-  std::string max_kbytes, max_messages;
-  cconf->get("queued.max.messages.kbytes", max_kbytes);
-  cconf->get("queued.min.messages", max_messages);
-  state.nudger = std::make_unique<FetchNudger>(state.consumer.get(), std::stoll(max_kbytes) * 1024,
-                                               std::stoll(max_messages));
+  // The bounds as librdkafka took them (validated integers); its defaults if unreadable.
+  int64_t max_kbytes = 65536, max_messages = 100000;
+  std::string value;
+  if (cconf->get("queued.max.messages.kbytes", value) == RdKafka::Conf::CONF_OK) {
+    (void)absl::SimpleAtoi(value, &max_kbytes);
+  }
+  if (cconf->get("queued.min.messages", value) == RdKafka::Conf::CONF_OK) {
+    (void)absl::SimpleAtoi(value, &max_messages);
+  }
+  state.nudger =
+      std::make_unique<FetchNudger>(state.consumer.get(), max_kbytes * 1024, max_messages);
   RdKafka::ErrorCode code = state.consumer->subscribe({options.topic});
   if (code != RdKafka::ERR_NO_ERROR) {
     return absl::InvalidArgumentError("cannot subscribe to " + options.topic + ": " +
