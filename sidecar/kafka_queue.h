@@ -15,8 +15,10 @@ namespace meshtrace::sidecar {
 // Kafka with at-least-once bookkeeping: a consumed message's offset is committed only after
 // it is Finish()ed and every envelope sent for it was acknowledged by the broker, and only when
 // every earlier message of its partition is also done. Kafka outages block Send() (the
-// producer queue fills) and are retried forever; nothing is dropped. Used by one thread (the
-// sidecar's processing loop); librdkafka callbacks run inside its calls.
+// producer queue fills) and are retried forever; nothing is dropped. The consumer prefetches
+// at most queued.max.messages.kbytes (4 MiB unless the properties say otherwise) and a helper
+// thread keeps that queue from running dry (kafka_queue.cc, FetchNudger). Used by one thread
+// (the sidecar's processing loop); librdkafka callbacks run inside its calls.
 class KafkaQueue {
  public:
   struct Options {
