@@ -157,8 +157,8 @@ struct KafkaQueue::State : public RdKafka::DeliveryReportCb, public RdKafka::Reb
   }
 
   // The producer's handle for `name`, nullptr past kMaxTopicHandles. The first send to a topic
-  // fetches its metadata (one round trip): librdkafka 2.0 otherwise learns a new topic's
-  // partitions on its 1 s topic scan and holds every send to it until then.
+  // fetches its metadata (one round trip, at most 1 s): librdkafka 2.0 otherwise learns a new
+  // topic's partitions on its 1 s topic scan and holds every send to it until then.
   RdKafka::Topic* TopicFor(const std::string& name) {
     auto it = topics.find(name);
     if (it != topics.end()) return it->second.get();
