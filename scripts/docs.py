@@ -88,7 +88,7 @@ def normalize(text):
     text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<time>", text)
     text = re.sub(r"\d+(\.\d+)?\s?(ms|µs|s)\b", "<dur>", text)
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", text)
-    text = re.sub(r"\d+ of \d+ settled\n", "", text)  # progress lines come and go
+    text = re.sub(r"^[ \t]*\d+ of \d+ settled\n", "", text, flags=re.M)  # progress lines come and go
     return re.sub(r"[ \t]+", " ", text)
 
 
