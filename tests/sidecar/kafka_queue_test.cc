@@ -97,5 +97,16 @@ TEST_F(KafkaQueueTest, FirstSendToATopicIsNotHeldUntilTheTopicScan) {
   }
 }
 
+// The bound docs/sidecar.md says to raise, given a bad value: an error naming it, no queue.
+TEST_F(KafkaQueueTest, BadPrefetchBoundIsRejectedNamingTheProperty) {
+  for (const char* value : {"lots", "0", "9999999999"}) {
+    auto queue = Open({{"queued.max.messages.kbytes", value}});
+    ASSERT_FALSE(queue.ok()) << value;
+    EXPECT_NE(queue.status().message().find("queued.max.messages.kbytes=" + std::string(value)),
+              std::string::npos)
+        << queue.status();
+  }
+}
+
 }  // namespace
 }  // namespace meshtrace::sidecar
