@@ -76,6 +76,14 @@ std::vector<std::string> IndexKeys(const v1::TraceSummary& s) {
   return keys;
 }
 
+// IndexKeys sorted, without repeats (a summary may name an actor twice).
+std::vector<std::string> SortedIndexKeys(const v1::TraceSummary& s) {
+  std::vector<std::string> keys = IndexKeys(s);
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
+
 // The algorithm is fetched once and each thread keeps its context: given EVP_sha256(),
 // OpenSSL 3 looks the implementation up again on every digest (a third of the hashing's
 // cost for a 512-byte capture).
@@ -210,18 +218,32 @@ struct TraceStore::Impl {
     }
   }
 
+  // Writes the summary and moves its index keys from the stored summary's to its own. An
+  // open trace's summary is rewritten by every write that adds to it, and most of its keys
+  // (time, actors so far) stay the same: only the keys that differ are deleted or put, since
+  // each one is a memtable insert (key compares were the collector's largest single cost).
   void PutSummary(const SummaryWrite& write, rocksdb::WriteBatch* b) {
     const v1::TraceSummary& summary = write.summary;
+    std::vector<std::string> keys = SortedIndexKeys(summary);
+    std::vector<std::string> stored;
     std::string old_value;
     if (write.replaces &&
         db->Get(rocksdb::ReadOptions(), h(kSummaries), summary.trace_id(), &old_value).ok()) {
       v1::TraceSummary old;
-      if (old.ParseFromString(old_value)) {
-        for (const std::string& key : IndexKeys(old)) b->Delete(h(kIndex), key);
-      }
+      if (old.ParseFromString(old_value)) stored = SortedIndexKeys(old);
     }
     b->Put(h(kSummaries), summary.trace_id(), summary.SerializeAsString());
-    for (const std::string& key : IndexKeys(summary)) b->Put(h(kIndex), key, "");
+    auto k = keys.begin();
+    auto o = stored.begin();
+    while (k != keys.end() || o != stored.end()) {
+      if (o == stored.end() || (k != keys.end() && *k < *o)) {
+        b->Put(h(kIndex), *k++, "");
+      } else if (k == keys.end() || *o < *k) {
+        b->Delete(h(kIndex), *o++);
+      } else {
+        ++k, ++o;  // stored already
+      }
+    }
   }
 };
 

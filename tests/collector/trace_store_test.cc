@@ -192,6 +192,47 @@ TEST(TraceStoreTest, ReplacedSummaryLeavesOnlyItsNewIndexEntries) {
   EXPECT_EQ(count(v1::VERDICT_STALLED, v1::OUTCOME_UNSPECIFIED), 0u);
 }
 
+// A replace writes only the index keys that changed: the ones both summaries have must stay.
+TEST(TraceStoreTest, ReplacedSummaryKeepsTheIndexKeysItShares) {
+  testing::TempDir dir;
+  auto store = TraceStore::Open(dir.path());
+  ASSERT_TRUE(store.ok());
+  auto write = [&](int64_t started, std::vector<std::string> actors, bool replaces) {
+    v1::TraceSummary summary;
+    summary.set_trace_id("t-keys");
+    summary.set_started_at_ns(started);
+    summary.set_verdict(v1::VERDICT_OPEN);
+    for (const std::string& a : actors) summary.add_actors(a);
+    WriteSet set;
+    set.summaries.push_back({summary, replaces});
+    return (*store)->Commit(&set);
+  };
+  auto listed = [&](const std::string& actor) -> std::vector<int64_t> {
+    v1::ListTracesRequest request;
+    request.set_actor(actor);
+    auto result = (*store)->List(request);
+    EXPECT_TRUE(result.ok()) << result.status();
+    std::vector<int64_t> started;
+    if (result.ok()) {
+      for (const auto& t : result->traces) started.push_back(t.started_at_ns());
+    }
+    return started;
+  };
+  using V = std::vector<int64_t>;
+  ASSERT_TRUE(write(5, {"a", "a"}, false).ok());  // an actor named twice gets one key
+  EXPECT_EQ(listed("a"), V{5});
+  ASSERT_TRUE(write(5, {"a", "b"}, true).ok());
+  EXPECT_EQ(listed(""), V{5});
+  EXPECT_EQ(listed("a"), V{5});
+  EXPECT_EQ(listed("b"), V{5});
+  // An earlier event moved the start: every key is new, none of the old ones is left.
+  ASSERT_TRUE(write(3, {"b", "c"}, true).ok());
+  EXPECT_EQ(listed(""), V{3});
+  EXPECT_EQ(listed("a"), V{});
+  EXPECT_EQ(listed("b"), V{3});
+  EXPECT_EQ(listed("c"), V{3});
+}
+
 TEST(TraceStoreTest, StoreOfTheFirstFormatIsRefusedWithTheReason) {
   testing::TempDir dir;
   {
