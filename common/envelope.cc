@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_text.h"
+#include "common/padded_copy.h"
 #include "common/status_macros.h"
 
 namespace meshtrace {
@@ -14,12 +15,11 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-// Per-thread parsers and a padded copy of the input: simdjson needs SIMDJSON_PADDING
-// readable bytes after the document, and parsers are costly to create.
+// Per-thread parsers and a padded copy of the input (parsers are costly to create).
 struct ThreadParsers {
   simdjson::dom::parser dom;
   od::parser ondemand;
-  std::string buffer;
+  PaddedCopy copy;
 };
 
 ThreadParsers& Parsers() {
@@ -283,11 +283,10 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view json, const ParseOptions
         absl::StrCat("envelope is ", json.size(), " bytes, over the limit of ", options.max_bytes));
   }
   ThreadParsers& parsers = Parsers();
-  parsers.buffer.assign(json);
-  parsers.buffer.resize(json.size() + simdjson::SIMDJSON_PADDING);
+  const simdjson::padded_string_view padded = parsers.copy.Pad(json);
   // The DOM pass validates every byte (the on-demand pass below skips what it does not read).
   simdjson::dom::element root;
-  if (auto error = parsers.dom.parse(parsers.buffer.data(), json.size(), false).get(root)) {
+  if (auto error = parsers.dom.parse(padded).get(root)) {
     return Fail(EnvelopeFault::kNotJson, fault, NotJsonMessage(json, error));
   }
   if (!root.is_object()) {
@@ -296,9 +295,7 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view json, const ParseOptions
   }
   od::document doc;
   od::object object;
-  if (parsers.ondemand.iterate(parsers.buffer.data(), json.size(), parsers.buffer.size())
-          .get(doc) ||
-      doc.get_object().get(object)) {
+  if (parsers.ondemand.iterate(padded).get(doc) || doc.get_object().get(object)) {
     return Fail(EnvelopeFault::kNotJson, fault, "envelope is not readable JSON");
   }
   Envelope envelope;

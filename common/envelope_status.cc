@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/json_text.h"
+#include "common/padded_copy.h"
 
 namespace meshtrace {
 namespace {
@@ -38,8 +39,11 @@ EnvelopeStatus ParseEnvelopeStatus(std::string_view json) {
   EnvelopeStatus status;
   if (json.empty()) return status;
   thread_local simdjson::dom::parser parser;
+  thread_local PaddedCopy copy;
   element object;
-  if (parser.parse(json.data(), json.size()).get(object) || !object.is_object()) return status;
+  if (parser.parse(copy.Pad(json)).get(object) || !object.is_object()) {
+    return status;
+  }
   status.phase = StringField(object, "phase");
   status.reason = StringField(object, "reason");
   status.actor = StringField(object, "actor");

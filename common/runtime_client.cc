@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "common/absl_compat.h"
+#include "common/padded_copy.h"
 
 namespace meshtrace {
 namespace {
@@ -39,9 +40,12 @@ RuntimeReply BadReply(int status, std::string message) {
 
 // Reads {"error": code, "details": {message, type, mro, traceback}}.
 bool ParseErrorBody(std::string_view json, RuntimeError* error) {
-  simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser;
+  thread_local PaddedCopy copy;
   simdjson::dom::element root;
-  if (parser.parse(json.data(), json.size()).get(root) || !root.is_object()) return false;
+  if (parser.parse(copy.Pad(json)).get(root) || !root.is_object()) {
+    return false;
+  }
   std::string_view s;
   if (!root["error"].get_string().get(s)) error->code = s;
   simdjson::dom::element details;
@@ -60,11 +64,14 @@ bool ParseErrorBody(std::string_view json, RuntimeError* error) {
 
 // Splits {"frames": [...]} into the raw text of each frame.
 bool SplitFrames(std::string_view body, std::vector<std::string>* frames) {
-  simdjson::padded_string padded(body);
-  od::parser parser;
+  // Once per /invoke: the parser and the copy are kept (a new parser allocates its buffers).
+  thread_local od::parser parser;
+  thread_local PaddedCopy copy;
   od::document doc;
   od::array array;
-  if (parser.iterate(padded).get(doc) || doc["frames"].get_array().get(array)) return false;
+  if (parser.iterate(copy.Pad(body)).get(doc) || doc["frames"].get_array().get(array)) {
+    return false;
+  }
   for (auto element : array) {
     od::object frame;
     std::string_view raw;
