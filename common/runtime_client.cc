@@ -293,12 +293,12 @@ class Exchange {
     std::string data;
     size_t head_end = std::string::npos;
     bool chunked = false;
-    std::optional<size_t> length;
+    size_t length = kNoLength;  // a std::optional here trips GCC 12's -Wmaybe-uninitialized
     char buf[65536];
     while (true) {
       if (head_end != std::string::npos) {
         size_t have = data.size() - head_end;
-        if (length.has_value() && have >= *length) break;
+        if (length != kNoLength && have >= length) break;
         if (chunked && DecodeChunked(std::string_view(data).substr(head_end))) return Outcome::kOk;
       }
       ssize_t n = recv(fd_, buf, sizeof(buf), 0);
@@ -315,7 +315,7 @@ class Exchange {
         if (head_end == std::string::npos)
           return Fail(Outcome::kNotHttp, "reply ended inside the headers");
         if (chunked) return Fail(Outcome::kNotHttp, "chunked body ended early");
-        if (length.has_value() && data.size() - head_end < *length) {
+        if (length != kNoLength && data.size() - head_end < length) {
           return Fail(Outcome::kNotHttp, "body shorter than its Content-Length");
         }
         break;
@@ -335,11 +335,13 @@ class Exchange {
         if (status_ == 204 || status_ == 304) length = 0;
       }
     }
-    body_ = data.substr(head_end, length.value_or(std::string::npos));
+    body_ = data.substr(head_end, length);  // kNoLength is npos: up to the close
     return Outcome::kOk;
   }
 
-  bool ParseHead(std::string_view head, bool* chunked, std::optional<size_t>* length) {
+  static constexpr size_t kNoLength = std::string::npos;  // no Content-Length
+
+  bool ParseHead(std::string_view head, bool* chunked, size_t* length) {
     size_t line_end = head.find("\r\n");
     std::string_view status_line = head.substr(0, line_end);
     if (status_line.size() < 12 || status_line[8] != ' ') return false;
@@ -371,7 +373,7 @@ class Exchange {
         *chunked = true;
       }
     }
-    if (*chunked) length->reset();
+    if (*chunked) *length = kNoLength;
     return true;
   }
 
