@@ -87,7 +87,7 @@ class GrpcEventEmitter : public EventEmitter {
   ~GrpcEventEmitter() override { Stop(absl::ZeroDuration()); }
 
   using EventEmitter::Emit;
-  void Emit(size_t size, absl::FunctionRef<void(std::string*)> write) override {
+  void Emit(size_t size, absl::FunctionRef<size_t(char*)> write) override {
     bool stopping = false;
     {
       absl::MutexLock lock(&mu_);
@@ -99,8 +99,8 @@ class GrpcEventEmitter : public EventEmitter {
         AppendVarint((2 << 3) | 2, &out);  // field 2, length-delimited
         AppendVarint(size, &out);
         const size_t start = out.size();
-        write(&out);
-        if (out.size() - start != size) {  // a sizing bug: the batch would not parse
+        out.resize(start + size);
+        if (write(out.data() + start) != size) {  // a sizing bug: the batch would not parse
           out.resize(record);
           metrics_->EventsDropped("encoding", 1);
           return;

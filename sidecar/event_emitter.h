@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -38,13 +39,17 @@ struct EmitterOptions {
 class EventEmitter {
  public:
   virtual ~EventEmitter() = default;
-  // Buffers one `LifecycleEvent` of `size` wire bytes, which `write` appends to the string it
-  // is given (the open batch, under the emitter's lock: it must not block or emit). An event
-  // whose bytes are not `size` long is dropped and counted (reason "encoding").
-  virtual void Emit(size_t size, absl::FunctionRef<void(std::string*)> write) = 0;
+  // Buffers one `LifecycleEvent` of `size` wire bytes, which `write` writes to the `size` bytes
+  // it is given (in the open batch, under the emitter's lock: it must not block or emit) and
+  // returns how many it wrote, at most `size`. An event that is not `size` bytes long is
+  // dropped and counted (reason "encoding").
+  virtual void Emit(size_t size, absl::FunctionRef<size_t(char*)> write) = 0;
   // Buffers one encoded `LifecycleEvent` (its wire bytes; the caller may reuse them).
   void Emit(std::string_view event) {
-    Emit(event.size(), [event](std::string* out) { out->append(event); });
+    Emit(event.size(), [event](char* out) {
+      std::memcpy(out, event.data(), event.size());
+      return event.size();
+    });
   }
   // Sends what is buffered for up to `timeout`, then stops the sender. Events still
   // unacknowledged are dropped and counted (reason "shutdown").

@@ -2,13 +2,14 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace meshtrace::sidecar {
 
-// Appends protobuf wire format to a string, field by field, for the sidecar's hot path: the
+// Writes protobuf wire format into a buffer, field by field, for the sidecar's hot path: the
 // lifecycle events are written straight into bytes instead of being built as messages and then
 // serialised (no string copies into the message, no UTF-8 walk). Written in
 // field-number order with proto3's defaults skipped, the bytes equal what protobuf's own
@@ -19,12 +20,19 @@ namespace meshtrace::sidecar {
 //
 // A nested message needs its length in front: a ProtoSizer pass over the same calls gives
 // every length first, so each is written as its message begins and nothing is moved (a
-// capture is copied once, straight from the envelope into the batch).
+// capture is copied once, straight from the envelope into the batch). The sized bytes are
+// written through a pointer, with no capacity check per field: a std::string append per tag,
+// length and value was ~40 ns a field, 5 % of the sidecar's CPU with events on.
 class ProtoWriter {
  public:
-  // `lengths`: ProtoSizer::lengths() of the same calls, in the same order.
-  ProtoWriter(std::string* out, const std::vector<size_t>* lengths)
-      : out_(out), lengths_(lengths) {}
+  // Writes into [out, end). `lengths`: ProtoSizer::lengths() of the same calls, in the same
+  // order. Nothing is written past `end`: a write that does not fit sets overflowed() instead.
+  ProtoWriter(char* out, char* end, const std::vector<size_t>* lengths)
+      : p_(out), end_(end), lengths_(lengths) {}
+
+  // Where the next byte goes.
+  char* position() const { return p_; }
+  bool overflowed() const { return overflowed_; }
 
   // uint32/uint64/int32/int64 (negative values take ten bytes, as protobuf writes them) and
   // bool; 0 and false are proto3 defaults and are not written.
@@ -44,7 +52,9 @@ class ProtoWriter {
   void RepeatedString(int field, std::string_view value) {
     Tag(field, kLengthDelimited);
     Raw(value.size());
-    out_->append(value);
+    if (!Room(value.size())) return;
+    std::memcpy(p_, value.data(), value.size());
+    p_ += value.size();
   }
   template <typename Range>
   void Strings(int field, const Range& values) {
@@ -64,24 +74,27 @@ class ProtoWriter {
   static constexpr int kVarint = 0;
   static constexpr int kLengthDelimited = 2;
 
-  static size_t Encode(uint64_t value, char* out) {
-    size_t n = 0;
-    while (value >= 0x80) {
-      out[n++] = static_cast<char>(value | 0x80);
-      value >>= 7;
-    }
-    out[n++] = static_cast<char>(value);
-    return n;
+  bool Room(size_t n) {
+    if (n <= static_cast<size_t>(end_ - p_)) return true;
+    overflowed_ = true;
+    return false;
   }
   void Raw(uint64_t value) {
-    char bytes[10];
-    out_->append(bytes, Encode(value, bytes));
+    // Ten bytes hold any varint; only near the end is its exact size worth working out.
+    if (static_cast<size_t>(end_ - p_) < 10 && !Room((std::bit_width(value | 1) + 6) / 7)) return;
+    while (value >= 0x80) {
+      *p_++ = static_cast<char>(value | 0x80);
+      value >>= 7;
+    }
+    *p_++ = static_cast<char>(value);
   }
   void Tag(int field, int wire_type) { Raw((static_cast<uint64_t>(field) << 3) | wire_type); }
 
-  std::string* out_;
+  char* p_;
+  char* end_;
   const std::vector<size_t>* lengths_;
   size_t next_length_ = 0;
+  bool overflowed_ = false;
 };
 
 // The same calls as ProtoWriter, counting instead of writing: the bytes a ProtoWriter would

@@ -118,9 +118,11 @@ struct SidecarApp::Impl {
     };
     sizer.Clear();
     event(sizer);
-    emitter->Emit(sizer.size(), [&](std::string* out) {
-      ProtoWriter w(out, &sizer.lengths());
+    emitter->Emit(sizer.size(), [&](char* out) {
+      ProtoWriter w(out, out + sizer.size(), &sizer.lengths());
       event(w);
+      // Short of the end, or cut at it (more was due): a sizing bug, and the event is dropped.
+      return w.overflowed() ? sizer.size() + 1 : static_cast<size_t>(w.position() - out);
     });
   }
 

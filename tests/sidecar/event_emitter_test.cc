@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "absl/time/clock.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/metrics_text.h"
@@ -77,7 +79,10 @@ TEST(EventEmitterTest, AnEventOfTheWrongSizeIsDroppedAndTheBatchStaysIntact) {
   const std::string first = Received(1, 100).SerializeAsString();
   const std::string last = Received(2, 100).SerializeAsString();
   s.emitter->Emit(first);
-  s.emitter->Emit(last.size() + 3, [&](std::string* out) { out->append(last); });
+  s.emitter->Emit(last.size() + 3, [&](char* out) {
+    std::memcpy(out, last.data(), last.size());
+    return last.size();
+  });
   s.emitter->Emit(last);
   ASSERT_TRUE(s.collector.WaitForEvents(2, absl::Seconds(20)));
   s.emitter->Stop(absl::Seconds(1));

@@ -42,10 +42,12 @@ void Fields(W& w, const std::string& capture, int32_t partition, bool with_route
 std::string Write(const std::string& capture, int32_t partition, bool with_route) {
   ProtoSizer sizer;
   Fields(sizer, capture, partition, with_route);
-  std::string out = "prefix";  // the sidecar appends to a batch
-  ProtoWriter w(&out, &sizer.lengths());
+  std::string out = "prefix";  // the sidecar writes into a batch
+  out.resize(6 + sizer.size());
+  ProtoWriter w(out.data() + 6, out.data() + out.size(), &sizer.lengths());
   Fields(w, capture, partition, with_route);
-  EXPECT_EQ(out.size() - 6, sizer.size());
+  EXPECT_FALSE(w.overflowed());
+  EXPECT_EQ(w.position(), out.data() + out.size());
   return out.substr(6);
 }
 
@@ -88,12 +90,28 @@ TEST(ProtoWriterTest, BytesEqualProtobufsOwnForEveryLengthPrefixSize) {
   }
 }
 
+// Given less room than the calls need (a sizing bug), the writer stops at the end of it.
+TEST(ProtoWriterTest, TooLittleRoomIsReportedAndNothingIsWrittenPastIt) {
+  ProtoSizer sizer;
+  Fields(sizer, std::string(300, 'c'), 7, true);
+  for (size_t room : {size_t{0}, size_t{1}, size_t{9}, sizer.size() / 2, sizer.size() - 1}) {
+    std::string out(room, '\0');
+    out.append(16, '#');  // what lies beyond the room
+    ProtoWriter w(out.data(), out.data() + room, &sizer.lengths());
+    Fields(w, std::string(300, 'c'), 7, true);
+    EXPECT_TRUE(w.overflowed()) << room;
+    EXPECT_LE(w.position(), out.data() + room) << room;
+    EXPECT_EQ(out.substr(room), std::string(16, '#')) << room;
+  }
+}
+
 TEST(ProtoWriterTest, AnEmptyNestedMessageIsStillPresent) {
   ProtoSizer sizer;
   sizer.End(sizer.Begin(Event::kTerminatedFieldNumber));
-  std::string out;
-  ProtoWriter w(&out, &sizer.lengths());
+  std::string out(sizer.size(), '\0');
+  ProtoWriter w(out.data(), out.data() + out.size(), &sizer.lengths());
   w.End(w.Begin(Event::kTerminatedFieldNumber));
+  EXPECT_EQ(w.position(), out.data() + out.size());
   Event parsed;
   ASSERT_TRUE(parsed.ParseFromString(out));
   EXPECT_TRUE(parsed.has_terminated());  // a oneof body with every field at its default
