@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -394,6 +395,25 @@ std::string DiffHtml(const v1::TraceArtifact& a, const v1::TraceArtifact& b,
          rows + "</table></body></html>\n";
 }
 
+// "1 hop_missing, 3 hop_added, 29 payload_changed": what differs at a glance, the path
+// (hops, statuses, errors) before the data, whatever the order of the lines below.
+std::string DiffTally(const v1::DiffResponse& diff) {
+  static constexpr std::string_view kOrder[] = {"hop_missing",    "hop_added",     "reordered",
+                                                "status_changed", "error_changed", "timing_changed",
+                                                "payload_changed"};
+  std::map<std::string, int> count;
+  for (const auto& d : diff.differences()) ++count[d.kind()];
+  std::vector<std::string> parts;
+  for (std::string_view kind : kOrder) {
+    auto it = count.find(std::string(kind));
+    if (it == count.end()) continue;
+    parts.push_back(absl::StrCat(it->second, " ", it->first));
+    count.erase(it);
+  }
+  for (const auto& [kind, n] : count) parts.push_back(absl::StrCat(n, " ", kind));  // newer kinds
+  return absl::StrJoin(parts, ", ");
+}
+
 int RunDiff(Global& g, const std::string& a, const std::string& b,
             const std::vector<std::string>& ignore, const std::string& format,
             const std::string& html_path) {
@@ -420,7 +440,7 @@ int RunDiff(Global& g, const std::string& a, const std::string& b,
               << " took the same path with the same results\n";
   } else {
     std::cout << r.a() << " vs " << r.b() << ": " << diff->differences_size() << " difference"
-              << (diff->differences_size() == 1 ? "" : "s") << "\n";
+              << (diff->differences_size() == 1 ? "" : "s") << " (" << DiffTally(*diff) << ")\n";
     for (const auto& d : diff->differences()) {
       std::cout << "  " << Yellow(d.kind()) << "  " << d.lineage()
                 << (d.path().empty() ? "" : "  " + d.path()) << "\n";

@@ -243,12 +243,21 @@ TEST_F(QueryCliTest, DiffAlignsByLineageAndExits1OnADifference) {
   Result missing = Cli("diff good-1 short-1");
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.out.find("hop_missing"), std::string::npos) << missing.out;
+  // The first line tallies the kinds, the path's before the data's.
+  const std::string head = missing.out.substr(0, missing.out.find('\n'));
+  EXPECT_NE(head.find("difference"), std::string::npos) << head;
+  EXPECT_NE(head.find(" hop_missing"), std::string::npos) << head;
   EXPECT_NE(missing.out.find("a > b"), std::string::npos);
 
   testing::TempDir out;
   Result failed = Cli("diff good-1 bad-1 --html " + out.File("d.html"));
   EXPECT_EQ(failed.code, 1);
   EXPECT_NE(failed.out.find("status_changed"), std::string::npos);
+  const std::string failed_head = failed.out.substr(0, failed.out.find('\n'));
+  ASSERT_NE(failed_head.find(" status_changed"), std::string::npos) << failed_head;
+  if (failed_head.find(" payload_changed") != std::string::npos) {
+    EXPECT_LT(failed_head.find(" status_changed"), failed_head.find(" payload_changed"));
+  }
   std::ifstream html(out.File("d.html"));
   std::string page((std::istreambuf_iterator<char>(html)), {});
   EXPECT_NE(page.find("<code>good-1</code>"), std::string::npos);
