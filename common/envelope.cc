@@ -22,7 +22,7 @@ struct ThreadParsers {
   PaddedCopy copy;
 };
 
-ThreadParsers& Parsers() {
+ThreadParsers& KeptParsers() {
   thread_local ThreadParsers parsers;
   return parsers;
 }
@@ -282,11 +282,11 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view json, const ParseOptions
         EnvelopeFault::kTooLarge, fault,
         absl::StrCat("envelope is ", json.size(), " bytes, over the limit of ", options.max_bytes));
   }
-  ThreadParsers& parsers = Parsers();
-  const simdjson::padded_string_view padded = parsers.copy.Pad(json);
+  KeptOrOwn<ThreadParsers> parsers(KeptParsers(), json.size());
+  const simdjson::padded_string_view padded = parsers->copy.Pad(json);
   // The DOM pass validates every byte (the on-demand pass below skips what it does not read).
   simdjson::dom::element root;
-  if (auto error = parsers.dom.parse(padded).get(root)) {
+  if (auto error = parsers->dom.parse(padded).get(root)) {
     return Fail(EnvelopeFault::kNotJson, fault, NotJsonMessage(json, error));
   }
   if (!root.is_object()) {
@@ -295,7 +295,7 @@ absl::StatusOr<Envelope> ParseEnvelope(std::string_view json, const ParseOptions
   }
   od::document doc;
   od::object object;
-  if (parsers.ondemand.iterate(padded).get(doc) || doc.get_object().get(object)) {
+  if (parsers->ondemand.iterate(padded).get(doc) || doc.get_object().get(object)) {
     return Fail(EnvelopeFault::kNotJson, fault, "envelope is not readable JSON");
   }
   Envelope envelope;

@@ -38,10 +38,14 @@ void AppendField(std::string_view key, std::string_view value, std::string* out)
 EnvelopeStatus ParseEnvelopeStatus(std::string_view json) {
   EnvelopeStatus status;
   if (json.empty()) return status;
-  thread_local simdjson::dom::parser parser;
-  thread_local PaddedCopy copy;
+  struct Parsers {
+    simdjson::dom::parser dom;
+    PaddedCopy copy;
+  };
+  thread_local Parsers kept;
+  KeptOrOwn<Parsers> p(kept, json.size());
   element object;
-  if (parser.parse(copy.Pad(json)).get(object) || !object.is_object()) {
+  if (p->dom.parse(p->copy.Pad(json)).get(object) || !object.is_object()) {
     return status;
   }
   status.phase = StringField(object, "phase");

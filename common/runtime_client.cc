@@ -40,10 +40,14 @@ RuntimeReply BadReply(int status, std::string message) {
 
 // Reads {"error": code, "details": {message, type, mro, traceback}}.
 bool ParseErrorBody(std::string_view json, RuntimeError* error) {
-  thread_local simdjson::dom::parser parser;
-  thread_local PaddedCopy copy;
+  struct Parsers {
+    simdjson::dom::parser dom;
+    PaddedCopy copy;
+  };
+  thread_local Parsers kept;
+  KeptOrOwn<Parsers> p(kept, json.size());
   simdjson::dom::element root;
-  if (parser.parse(copy.Pad(json)).get(root) || !root.is_object()) {
+  if (p->dom.parse(p->copy.Pad(json)).get(root) || !root.is_object()) {
     return false;
   }
   std::string_view s;
@@ -65,11 +69,15 @@ bool ParseErrorBody(std::string_view json, RuntimeError* error) {
 // Splits {"frames": [...]} into the raw text of each frame.
 bool SplitFrames(std::string_view body, std::vector<std::string>* frames) {
   // Once per /invoke: the parser and the copy are kept (a new parser allocates its buffers).
-  thread_local od::parser parser;
-  thread_local PaddedCopy copy;
+  struct Parsers {
+    od::parser ondemand;
+    PaddedCopy copy;
+  };
+  thread_local Parsers kept;
+  KeptOrOwn<Parsers> p(kept, body.size());
   od::document doc;
   od::array array;
-  if (parser.iterate(copy.Pad(body)).get(doc) || doc["frames"].get_array().get(array)) {
+  if (p->ondemand.iterate(p->copy.Pad(body)).get(doc) || doc["frames"].get_array().get(array)) {
     return false;
   }
   for (auto element : array) {

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "common/padded_copy.h"
+
 namespace meshtrace {
 namespace {
 
@@ -193,6 +195,24 @@ TEST(EnvelopeTest, PayloadIsOptionalWhenNotRequired) {
   auto envelope = ParseEnvelope(std::string(R"({"id":"x",)") + kRoute + "}", options);
   ASSERT_TRUE(envelope.ok());
   EXPECT_EQ(envelope->payload_json, "null");
+}
+
+// Over kMaxKeptDocumentBytes an envelope gets parsers of its own (the thread's kept ones would
+// hold its buffers for good); small and large ones alternate and parse the same either way.
+TEST(EnvelopeTest, LargeEnvelopesParseBesideSmallOnes) {
+  const std::string big_text(kMaxKeptDocumentBytes + 1000, 'x');
+  const std::string big =
+      std::string(R"({"id":"big",)") + kRoute + R"(,"payload":{"s":")" + big_text + R"("}})";
+  for (int round = 0; round < 2; ++round) {
+    auto large = ParseEnvelope(big);
+    ASSERT_TRUE(large.ok()) << large.status();
+    EXPECT_EQ(large->payload_json, R"({"s":")" + big_text + R"("})");
+    auto small = ParseEnvelope(kGood);
+    ASSERT_TRUE(small.ok()) << small.status();
+    EXPECT_EQ(small->id, "e-1");
+    auto broken = ParseEnvelope(big.substr(0, big.size() - 1));
+    EXPECT_FALSE(broken.ok());
+  }
 }
 
 TEST(EnvelopeTest, DeepNestingIsRejectedNotCrashing) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "common/padded_copy.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -61,6 +62,23 @@ TEST_F(RuntimeClientTest, EchoReturnsOneFrameAndHealthIsOk) {
   EXPECT_NE(reply.frames[0].find(R"("payload":{"k":1,"bad":true})"), std::string::npos)
       << "the payload comes back byte for byte: " << reply.frames[0];
   EXPECT_GT(reply.duration, absl::ZeroDuration());
+}
+
+// A reply over kMaxKeptDocumentBytes is split with parsers of its own; the next small reply
+// still uses the kept ones.
+TEST_F(RuntimeClientTest, ALargeReplyIsSplitAndTheNextSmallOneToo) {
+  StartRuntime({"--handler", "echo"});
+  const std::string text(kMaxKeptDocumentBytes + 4096, 'y');
+  const std::string big =
+      R"({"id":"e-big","route":{"prev":[],"curr":"enrich","next":["score"]},"payload":{"s":")" +
+      text + R"("}})";
+  RuntimeReply large = Invoke(big);
+  ASSERT_EQ(large.kind, RuntimeReply::Kind::kFrames) << large.error->message;
+  ASSERT_EQ(large.frames.size(), 1u);
+  EXPECT_NE(large.frames[0].find(R"("payload":{"s":")" + text + R"("})"), std::string::npos);
+  RuntimeReply small = Invoke();
+  ASSERT_EQ(small.kind, RuntimeReply::Kind::kFrames) << small.error->message;
+  EXPECT_NE(small.frames[0].find(R"("payload":{"k":1,"bad":true})"), std::string::npos);
 }
 
 TEST_F(RuntimeClientTest, AbortIsNoContent) {
