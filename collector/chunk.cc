@@ -42,7 +42,10 @@ void AppendEvent(const v1::LifecycleEvent& event, int64_t ingested_ns, std::stri
   PutBigEndian(event.sequence(), chunk);
   PutBigEndian(static_cast<uint64_t>(ingested_ns), chunk);
   PutLength(size, chunk);
-  event.AppendToString(chunk);
+  // AppendToString would size the event again: write it at the size just computed.
+  const size_t at = chunk->size();
+  chunk->resize(at + size);
+  event.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(chunk->data() + at));
 }
 
 void AppendBlob(std::string_view hash, std::string_view bytes, std::string* chunk) {
