@@ -38,14 +38,10 @@ void AppendField(std::string_view key, std::string_view value, std::string* out)
 EnvelopeStatus ParseEnvelopeStatus(std::string_view json) {
   EnvelopeStatus status;
   if (json.empty()) return status;
-  struct Parsers {
-    simdjson::dom::parser dom;
-    PaddedCopy copy;
-  };
-  thread_local Parsers kept;
-  KeptOrOwn<Parsers> p(kept, json.size());
+  thread_local ParserAndCopy<simdjson::dom::parser> kept;
+  KeptOrOwn p(kept, json.size());
   element object;
-  if (p->dom.parse(p->copy.Pad(json)).get(object) || !object.is_object()) {
+  if (p->parser.parse(p->copy.Pad(json)).get(object) || !object.is_object()) {
     return status;
   }
   status.phase = StringField(object, "phase");

@@ -24,6 +24,13 @@ class PaddedCopy {
   std::string buffer_;
 };
 
+// A simdjson parser (dom::parser or ondemand::parser) with its padded copy.
+template <typename Parser>
+struct ParserAndCopy {
+  Parser parser;
+  PaddedCopy copy;
+};
+
 // Kept parsers grow to the largest document they have seen and hold its buffers (several
 // times its size) for the thread's life; a document over this gets parsers of its own.
 inline constexpr size_t kMaxKeptDocumentBytes = 1u << 20;

@@ -40,14 +40,10 @@ RuntimeReply BadReply(int status, std::string message) {
 
 // Reads {"error": code, "details": {message, type, mro, traceback}}.
 bool ParseErrorBody(std::string_view json, RuntimeError* error) {
-  struct Parsers {
-    simdjson::dom::parser dom;
-    PaddedCopy copy;
-  };
-  thread_local Parsers kept;
-  KeptOrOwn<Parsers> p(kept, json.size());
+  thread_local ParserAndCopy<simdjson::dom::parser> kept;
+  KeptOrOwn p(kept, json.size());
   simdjson::dom::element root;
-  if (p->dom.parse(p->copy.Pad(json)).get(root) || !root.is_object()) {
+  if (p->parser.parse(p->copy.Pad(json)).get(root) || !root.is_object()) {
     return false;
   }
   std::string_view s;
@@ -69,15 +65,11 @@ bool ParseErrorBody(std::string_view json, RuntimeError* error) {
 // Splits {"frames": [...]} into the raw text of each frame.
 bool SplitFrames(std::string_view body, std::vector<std::string>* frames) {
   // Once per /invoke: the parser and the copy are kept (a new parser allocates its buffers).
-  struct Parsers {
-    od::parser ondemand;
-    PaddedCopy copy;
-  };
-  thread_local Parsers kept;
-  KeptOrOwn<Parsers> p(kept, body.size());
+  thread_local ParserAndCopy<od::parser> kept;
+  KeptOrOwn p(kept, body.size());
   od::document doc;
   od::array array;
-  if (p->ondemand.iterate(p->copy.Pad(body)).get(doc) || doc["frames"].get_array().get(array)) {
+  if (p->parser.iterate(p->copy.Pad(body)).get(doc) || doc["frames"].get_array().get(array)) {
     return false;
   }
   for (auto element : array) {

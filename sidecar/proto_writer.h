@@ -9,6 +9,9 @@
 
 namespace meshtrace::sidecar {
 
+// The bytes protobuf's varint encoding of `value` takes (1 to 10).
+constexpr size_t VarintSize(uint64_t value) { return (std::bit_width(value | 1) + 6) / 7; }
+
 // Writes protobuf wire format into a buffer, field by field, for the sidecar's hot path: the
 // lifecycle events are written straight into bytes instead of being built as messages and then
 // serialised (no string copies into the message, no UTF-8 walk). Written in
@@ -81,7 +84,7 @@ class ProtoWriter {
   }
   void Raw(uint64_t value) {
     // Ten bytes hold any varint; only near the end is its exact size worth working out.
-    if (static_cast<size_t>(end_ - p_) < 10 && !Room((std::bit_width(value | 1) + 6) / 7)) return;
+    if (static_cast<size_t>(end_ - p_) < 10 && !Room(VarintSize(value))) return;
     while (value >= 0x80) {
       *p_++ = static_cast<char>(value | 0x80);
       value >>= 7;
@@ -134,7 +137,6 @@ class ProtoSizer {
   }
 
  private:
-  static size_t VarintSize(uint64_t value) { return (std::bit_width(value | 1) + 6) / 7; }
   static size_t TagSize(int field) { return VarintSize(static_cast<uint64_t>(field) << 3); }
   size_t size_ = 0;
   std::vector<size_t> lengths_;
