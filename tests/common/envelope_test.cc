@@ -215,6 +215,21 @@ TEST(EnvelopeTest, LargeEnvelopesParseBesideSmallOnes) {
   }
 }
 
+TEST(PaddedCopyTest, PadsAndKeepsOnlyDocumentsUpToTheBound) {
+  PaddedCopy copy;
+  const simdjson::padded_string_view view = copy.Pad(R"({"a":1})");
+  EXPECT_EQ(std::string_view(view), R"({"a":1})");
+  EXPECT_GE(view.capacity(), view.length() + simdjson::SIMDJSON_PADDING);
+  struct Parsers {
+    int id = 0;
+  };
+  Parsers kept;
+  KeptOrOwn small(kept, kMaxKeptDocumentBytes);
+  EXPECT_EQ(small.operator->(), &kept);
+  KeptOrOwn large(kept, kMaxKeptDocumentBytes + 1);
+  EXPECT_NE(large.operator->(), &kept);  // its own, freed with it
+}
+
 TEST(EnvelopeTest, DeepNestingIsRejectedNotCrashing) {
   std::string deep(100000, '[');
   auto envelope = ParseEnvelope(std::string(R"({"id":"x",)") + kRoute + R"(,"payload":)" + deep);
