@@ -1,7 +1,6 @@
 #include "collector/config.h"
 
 #include <CLI/CLI.hpp>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -9,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
 #include "common/environment.h"
+#include "common/settings.h"
 
 namespace meshtrace::collector {
 namespace {
@@ -140,26 +140,17 @@ CollectorConfigResult LoadCollectorConfig(int argc, const char* const* argv,
       "  meshtrace-collector --data-dir /var/lib/meshtrace\n"
       "  MESHTRACE_API_TOKEN=s3cret meshtrace-collector --grpc-listen 0.0.0.0:7700 "
       "--http-listen 0.0.0.0:7701");
-  std::map<std::string, std::string> flags;
+  std::vector<SettingSource> settings;
   for (const Flag& f : kFlags) {
-    app.add_option(std::string("--") + f.name, flags[f.name],
-                   std::string(f.help) + " [" + EnvName(f.name) + "]");
+    settings.push_back({f.name, std::string("--") + f.name, EnvName(f.name), f.help});
   }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::ostringstream out, err;
-    result.exit_code = app.exit(e, out, err);
-    result.message = out.str() + err.str();
-    if (result.exit_code != 0) result.exit_code = 2;
+  ParsedSettings parsed = ParseSettings(app, settings, argc, argv, env);
+  if (parsed.done) {
+    result.exit_code = parsed.exit_code;
+    result.message = std::move(parsed.message);
     return result;
   }
-  std::map<std::string, std::string> values;
-  for (const Flag& f : kFlags) {
-    if (auto it = env.find(EnvName(f.name)); it != env.end()) values[f.name] = it->second;
-    if (app.count(std::string("--") + f.name) > 0) values[f.name] = flags[f.name];
-  }
-  if (auto status = Apply(values, &result.config); !status.ok()) {
+  if (auto status = Apply(parsed.values, &result.config); !status.ok()) {
     result.exit_code = 2;
     result.message = "meshtrace-collector: " + std::string(status.message());
   }

@@ -4,13 +4,13 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/environment.h"
 #include "common/redaction.h"
+#include "common/settings.h"
 #include "common/topics.h"
 
 extern char** environ;
@@ -274,26 +274,17 @@ ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
       "flag named after it.",
       "meshtrace-sidecar"};
   app.set_version_flag("--version", std::string("meshtrace-sidecar ") + MESHTRACE_VERSION);
-  std::map<std::string, std::string> flags;
-  for (const Setting& s : kSettings) {
-    app.add_option("--" + FlagName(s.var), flags[s.var], std::string(s.help) + " [" + s.var + "]");
-  }
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::ostringstream out, err;
-    result.exit_code = app.exit(e, out, err);
-    result.message = out.str() + err.str();
-    if (result.exit_code != 0) result.exit_code = 2;
+  std::vector<SettingSource> settings;
+  for (const Setting& s : kSettings)
+    settings.push_back({s.var, "--" + FlagName(s.var), s.var, s.help});
+  ParsedSettings parsed = ParseSettings(app, settings, argc, argv, env);
+  if (parsed.done) {
+    result.exit_code = parsed.exit_code;
+    result.message = std::move(parsed.message);
     return result;
   }
-  std::map<std::string, std::string> values;
-  for (const Setting& s : kSettings) {
-    if (auto it = env.find(s.var); it != env.end()) values[s.var] = it->second;
-    if (app.count("--" + FlagName(s.var)) > 0) values[s.var] = flags[s.var];
-  }
   if (auto it = env.find("HOSTNAME"); it != env.end()) result.config.pod = it->second;
-  if (auto status = Apply(values, &result.config); !status.ok()) {
+  if (auto status = Apply(parsed.values, &result.config); !status.ok()) {
     result.exit_code = 2;
     result.message = "meshtrace-sidecar: " + std::string(status.message());
   }
