@@ -19,6 +19,8 @@
 #include "collector/chunk.h"
 #include "collector/trace_state.h"
 #include "common/absl_compat.h"
+#include "common/log.h"
+#include "common/status_macros.h"
 
 namespace meshtrace::collector {
 namespace {
@@ -55,6 +57,24 @@ std::string IndexKey(std::string_view kind, std::string_view value, int64_t star
   return key;
 }
 
+// A trace's actors are indexed as one set (a name for the sorted, distinct actors), not one key
+// per actor: a five-actor chain had six actor keys of its eight, and each key is a memtable
+// insert. The name is 16 hex digits of a 64-bit FNV-1a hash of the names, each ended by NUL
+// (which no name holds). Two sets with one name would share a list, which is still right:
+// List checks each summary's actors.
+std::string ActorSetName(const v1::TraceSummary& s) {
+  std::vector<std::string_view> actors(s.actors().begin(), s.actors().end());
+  if (!std::is_sorted(actors.begin(), actors.end())) std::sort(actors.begin(), actors.end());
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&hash](unsigned char c) { hash = (hash ^ c) * 0x100000001b3ull; };
+  for (size_t i = 0; i < actors.size(); ++i) {
+    if (i > 0 && actors[i] == actors[i - 1]) continue;
+    for (char c : actors[i]) mix(static_cast<unsigned char>(c));
+    mix(0);
+  }
+  return absl::StrCat(absl::Hex(hash, absl::kZeroPad16));
+}
+
 // Verdicts and outcomes are indexed except the usual ones (complete, succeeded): a list of
 // those walks the time index, where nearly every trace matches, and most traces get two
 // index keys fewer.
@@ -71,9 +91,26 @@ std::vector<std::string> IndexKeys(const v1::TraceSummary& s) {
   if (OutcomeIndexed(s.outcome())) {
     keys.push_back(IndexKey("o", OutcomeName(s.outcome()), t, s.trace_id()));
   }
-  for (const std::string& a : s.actors()) keys.push_back(IndexKey("a", a, t, s.trace_id()));
+  if (!s.actors().empty()) keys.push_back(IndexKey("s", ActorSetName(s), t, s.trace_id()));
   for (const std::string& r : s.reasons()) keys.push_back(IndexKey("r", r, t, s.trace_id()));
   return keys;
+}
+
+// Which actor sets hold `actor`: "m \0 actor \0 set" → "" (a set's keys are written once per
+// writer and process; they stay when its traces are deleted, a few keys per distinct route).
+std::string MemberKey(std::string_view actor, std::string_view set) {
+  std::string key = "m";
+  key.push_back(kSep);
+  key.append(actor).push_back(kSep);
+  key.append(set);
+  return key;
+}
+
+std::string IndexHead(std::string_view kind, std::string_view value) {
+  std::string head(kind);
+  head.push_back(kSep);
+  head.append(value).push_back(kSep);
+  return head;
 }
 
 // IndexKeys sorted, without repeats (a summary may name an actor twice).
@@ -190,6 +227,7 @@ struct TraceStore::Impl {
     // The event ids of the trace Contains read last (resends come a trace at a time).
     std::string checked_trace;
     absl::flat_hash_set<std::pair<std::string, uint64_t>> checked_ids;
+    absl::flat_hash_set<std::string> member_sets;  // actor sets whose member keys it wrote
   };
   std::vector<Shard> shards;
 
@@ -211,6 +249,55 @@ struct TraceStore::Impl {
     return FromRocks(it->status(), "reading trace " + trace_id);
   }
 
+  // Stores of earlier collectors indexed each actor under its own key ("a \0 actor \0 ..."):
+  // each summary gets its actor set's keys instead, then those keys go (point deletes: the
+  // index family's insert hint rules out DeleteRange). A crash midway leaves some old keys,
+  // and the next open does it again.
+  absl::Status UpgradeActorIndex(const std::string& dir) {
+    const std::string legacy("a\0", 2);
+    std::unique_ptr<rocksdb::Iterator> index(db->NewIterator(rocksdb::ReadOptions(), h(kIndex)));
+    index->Seek(legacy);
+    if (!index->Valid() || !index->key().starts_with(legacy)) {
+      return FromRocks(index->status(), "reading the index");
+    }
+    Log(LogLevel::kInfo, "upgrading the actor index of the store in " + dir);
+    rocksdb::WriteBatch batch;
+    // Not synced until the last: a synced write makes every earlier one durable too.
+    auto write = [&](bool last) {
+      rocksdb::WriteOptions options;
+      options.sync = last;
+      rocksdb::Status st = db->Write(options, &batch);
+      batch.Clear();
+      return FromRocks(st, "upgrading the actor index");
+    };
+    Shard members;
+    size_t traces = 0;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h(kSummaries)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      v1::TraceSummary summary;
+      if (!summary.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) ||
+          summary.actors().empty()) {
+        continue;
+      }
+      PutMembers(members, summary, &batch);
+      batch.Put(h(kIndex),
+                IndexKey("s", ActorSetName(summary), summary.started_at_ns(), summary.trace_id()),
+                "");
+      if (++traces % 10'000 == 0) MESHTRACE_RETURN_IF_ERROR(write(false));
+    }
+    MESHTRACE_RETURN_IF_ERROR(FromRocks(it->status(), "upgrading the actor index"));
+    size_t deleted = 0;
+    for (; index->Valid() && index->key().starts_with(legacy); index->Next()) {
+      batch.Delete(h(kIndex), index->key());
+      if (++deleted % 10'000 == 0) MESHTRACE_RETURN_IF_ERROR(write(false));
+    }
+    MESHTRACE_RETURN_IF_ERROR(FromRocks(index->status(), "upgrading the actor index"));
+    MESHTRACE_RETURN_IF_ERROR(write(true));
+    Log(LogLevel::kInfo, "upgraded the actor index of " + std::to_string(traces) + " traces (" +
+                             std::to_string(deleted) + " keys now one per trace)");
+    return absl::OkStatus();
+  }
+
   void PutEnvelope(Shard& shard, const std::string& envelope_id, const std::string& trace_id,
                    rocksdb::WriteBatch* b) {
     if (shard.recent_envelopes.Insert(envelope_id, trace_id)) {
@@ -218,12 +305,22 @@ struct TraceStore::Impl {
     }
   }
 
+  // The member keys of the summary's actor set, unless this shard wrote them already.
+  void PutMembers(Shard& shard, const v1::TraceSummary& summary, rocksdb::WriteBatch* b) {
+    if (summary.actors().empty()) return;
+    std::string set = ActorSetName(summary);
+    if (shard.member_sets.contains(set)) return;
+    for (const std::string& actor : summary.actors()) b->Put(h(kIndex), MemberKey(actor, set), "");
+    shard.member_sets.insert(std::move(set));
+  }
+
   // Writes the summary and moves its index keys from the stored summary's to its own. An
   // open trace's summary is rewritten by every write that adds to it, and most of its keys
   // (time, actors so far) stay the same: only the keys that differ are deleted or put, since
   // each one is a memtable insert (key compares were the collector's largest single cost).
-  void PutSummary(const SummaryWrite& write, rocksdb::WriteBatch* b) {
+  void PutSummary(Shard& shard, const SummaryWrite& write, rocksdb::WriteBatch* b) {
     const v1::TraceSummary& summary = write.summary;
+    PutMembers(shard, summary, b);
     std::vector<std::string> keys = SortedIndexKeys(summary);
     std::vector<std::string> stored;
     std::string old_value;
@@ -321,6 +418,7 @@ absl::StatusOr<std::unique_ptr<TraceStore>> TraceStore::Open(const std::string& 
       hw = std::max(hw, seq);
     }
   }
+  if (absl::Status st = impl->UpgradeActorIndex(dir); !st.ok()) return st;
   return std::unique_ptr<TraceStore>(new TraceStore(std::move(impl)));
 }
 
@@ -435,7 +533,7 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
     PutBigEndian(seq, &v);
     batch.Put(s.h(kSources), absl::StrCat(AsAbsl(source), "\x1f", shard_index), v);
   }
-  for (const SummaryWrite& summary : set->summaries) s.PutSummary(summary, &batch);
+  for (const SummaryWrite& summary : set->summaries) s.PutSummary(shard, summary, &batch);
   for (const std::string& id : set->opened) batch.Put(s.h(kOpen), id, "");
   for (const std::string& id : set->closed) batch.Delete(s.h(kOpen), id);
   return staged;
@@ -527,44 +625,104 @@ std::optional<std::string> TraceStore::TraceOfEnvelope(const std::string& envelo
   return value;
 }
 
+namespace {
+
+// The keys under several index heads as one walk in key order past the head ("~started id",
+// newest first): the time lists of the actor sets that hold an actor. A trace is under one
+// head only.
+class IndexWalk {
+ public:
+  IndexWalk(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* index, std::vector<std::string> heads) {
+    for (std::string& head : heads) {
+      lists_.push_back({std::move(head), std::unique_ptr<rocksdb::Iterator>(
+                                             db->NewIterator(rocksdb::ReadOptions(), index))});
+    }
+  }
+  void Seek(std::string_view rest) {
+    for (List& l : lists_) l.it->Seek(l.head + std::string(rest));
+    Pick();
+  }
+  bool Valid() const { return current_ != nullptr; }
+  // The key past its head: ~started (8 bytes) and the trace id.
+  std::string_view rest() const {
+    return current_->it->key().ToStringView().substr(current_->head.size());
+  }
+  void Next() {
+    current_->it->Next();
+    Pick();
+  }
+  rocksdb::Status status() const {
+    for (const List& l : lists_) {
+      if (!l.it->status().ok()) return l.it->status();
+    }
+    return rocksdb::Status::OK();
+  }
+
+ private:
+  struct List {
+    std::string head;
+    std::unique_ptr<rocksdb::Iterator> it;
+    bool Valid() const { return it->Valid() && it->key().starts_with(head); }
+  };
+  // The list at the smallest key past its head (a few lists: a scan beats a heap).
+  void Pick() {
+    current_ = nullptr;
+    std::string_view best;
+    for (List& l : lists_) {
+      if (!l.Valid()) continue;
+      std::string_view rest = l.it->key().ToStringView().substr(l.head.size());
+      if (current_ == nullptr || rest < best) current_ = &l, best = rest;
+    }
+  }
+  std::vector<List> lists_;
+  List* current_ = nullptr;
+};
+
+// An actor in more sets than this is listed from the time index, filtered by summary.
+constexpr size_t kMaxMergedSets = 64;
+
+}  // namespace
+
 absl::StatusOr<ListResult> TraceStore::List(const v1::ListTracesRequest& request,
                                             size_t scan_budget) const {
   // Walk the most selective index the request allows; check the other filters per summary.
-  std::string kind = "t", value;
+  std::vector<std::string> heads;
   if (!request.reason().empty()) {
-    kind = "r", value = request.reason();
+    heads.push_back(IndexHead("r", request.reason()));
   } else if (!request.actor().empty()) {
-    kind = "a", value = request.actor();
+    const std::string members = IndexHead("m", request.actor());
+    std::unique_ptr<rocksdb::Iterator> it(
+        impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
+    for (it->Seek(members); it->Valid() && it->key().starts_with(members); it->Next()) {
+      heads.push_back(IndexHead("s", it->key().ToStringView().substr(members.size())));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "listing traces");
+    if (heads.empty()) return ListResult{};  // no trace has passed through it
+    if (heads.size() > kMaxMergedSets) heads = {IndexHead("t", "")};
   } else if (request.verdict() != v1::VERDICT_UNSPECIFIED && VerdictIndexed(request.verdict())) {
-    kind = "v", value = VerdictName(request.verdict());
+    heads.push_back(IndexHead("v", VerdictName(request.verdict())));
   } else if (request.outcome() != v1::OUTCOME_UNSPECIFIED && OutcomeIndexed(request.outcome())) {
-    kind = "o", value = OutcomeName(request.outcome());
+    heads.push_back(IndexHead("o", OutcomeName(request.outcome())));
+  } else {
+    heads.push_back(IndexHead("t", ""));
   }
-  std::string prefix;
-  prefix.append(kind).push_back(kSep);
-  prefix.append(value).push_back(kSep);
-  std::string start = prefix;
+  std::string start;  // where the walk starts past the heads
   if (!request.cursor().empty()) {
-    std::string raw;
-    if (!absl::WebSafeBase64Unescape(request.cursor(), &raw) || raw.size() < 8) {
+    if (!absl::WebSafeBase64Unescape(request.cursor(), &start) || start.size() < 8) {
       return absl::InvalidArgumentError("cursor: not a cursor from a previous page");
     }
-    start += raw;
   } else if (request.until_ns() > 0) {
     PutBigEndian(~static_cast<uint64_t>(request.until_ns()), &start);
   }
   const size_t limit = request.limit() == 0 ? 100 : std::min<uint32_t>(request.limit(), 1000);
 
   ListResult result;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
+  IndexWalk walk(impl_->db.get(), impl_->h(kIndex), std::move(heads));
   size_t scanned = 0;
   std::string last_position;
-  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    std::string_view rest = it->key().ToStringView().substr(prefix.size());
-    if (!request.cursor().empty() && rest == std::string_view(start).substr(prefix.size())) {
-      continue;  // the last row of the previous page
-    }
+  for (walk.Seek(start); walk.Valid(); walk.Next()) {
+    std::string_view rest = walk.rest();
+    if (!request.cursor().empty() && rest == start) continue;  // the last row of the last page
     if (rest.size() < 8) continue;
     const int64_t started = static_cast<int64_t>(~GetBigEndian(rest));
     if (request.since_ns() > 0 && started < request.since_ns()) break;
@@ -591,9 +749,9 @@ absl::StatusOr<ListResult> TraceStore::List(const v1::ListTracesRequest& request
     result.traces.push_back(*std::move(s));
     if (result.traces.size() >= limit) break;
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "listing traces");
+  if (auto st = walk.status(); !st.ok()) return FromRocks(st, "listing traces");
   // More may follow when the page filled up or the budget ran out inside the range.
-  if ((result.traces.size() >= limit || scanned > scan_budget) && it->Valid()) {
+  if ((result.traces.size() >= limit || scanned > scan_budget) && walk.Valid()) {
     result.next_cursor = absl::WebSafeBase64Escape(last_position);
   }
   return result;

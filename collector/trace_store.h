@@ -58,9 +58,12 @@ struct ListResult {
 //                                                trace (each stored about once per trace);
 //                                                keyed by the chunk's first event
 //   summaries  trace_id                         → TraceSummary
-//   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor, reason;
-//                                                no verdict key for complete nor outcome
-//                                                key for succeeded: lists of those walk time)
+//   index      kind \0 value \0 ~started \0 id  → "" (time, verdict, outcome, actor set,
+//                                                reason; no verdict key for complete nor
+//                                                outcome key for succeeded: lists of those
+//                                                walk time; the actors of a trace are one
+//                                                key, under the name of their set)
+//              m \0 actor \0 set                → "" (the actor sets an actor is in)
 //   envelopes  envelope_id                      → trace_id
 //   sources    source_id                        → highest sequence stored
 //   open       trace_id                         → "" while the trace is open

@@ -8,6 +8,7 @@
 #include <rocksdb/db.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/trace_builder.h"
@@ -231,6 +232,169 @@ TEST(TraceStoreTest, ReplacedSummaryKeepsTheIndexKeysItShares) {
   EXPECT_EQ(listed("a"), V{});
   EXPECT_EQ(listed("b"), V{3});
   EXPECT_EQ(listed("c"), V{3});
+}
+
+// Summaries of traces `id` started at `started` through `actors`, one commit each.
+absl::Status PutSummaries(
+    TraceStore& store,
+    const std::vector<std::tuple<std::string, int64_t, std::vector<std::string>>>& traces) {
+  for (const auto& [id, started, actors] : traces) {
+    v1::TraceSummary summary;
+    summary.set_trace_id(id);
+    summary.set_started_at_ns(started);
+    summary.set_verdict(v1::VERDICT_COMPLETE);
+    for (const std::string& a : actors) summary.add_actors(a);
+    WriteSet set;
+    set.summaries.push_back({summary, false});
+    if (absl::Status s = store.Commit(&set); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+// The trace ids listed for `actor`, newest first, `page` at a time, following the cursors.
+std::vector<std::string> ListAll(const TraceStore& store, const std::string& actor, uint32_t page) {
+  std::vector<std::string> ids;
+  v1::ListTracesRequest request;
+  request.set_actor(actor);
+  request.set_limit(page);
+  for (int pages = 0; pages < 1000; ++pages) {
+    auto result = store.List(request);
+    EXPECT_TRUE(result.ok()) << result.status();
+    if (!result.ok()) break;
+    for (const auto& t : result->traces) ids.push_back(t.trace_id());
+    if (result->next_cursor.empty()) break;
+    request.set_cursor(result->next_cursor);
+  }
+  return ids;
+}
+
+// An actor's traces are indexed under their actor sets: a list by actor merges the time lists
+// of every set that holds it, newest first, and pages through them without repeats or gaps.
+TEST(TraceStoreTest, ActorListsMergeTheTracesOfEveryActorSetNewestFirst) {
+  testing::TempDir dir;
+  auto store = TraceStore::Open(dir.path(), /*shards=*/2);
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(PutSummaries(**store, {{"t1", 1, {"a", "b"}},
+                                     {"t2", 2, {"a", "c"}},
+                                     {"t3", 3, {"b"}},
+                                     {"t4", 4, {"a", "b"}},
+                                     {"t5", 5, {"c", "a"}},  // not sorted: the same set as t2
+                                     {"t6", 6, {"a"}},
+                                     {"t7", 7, {}}})
+                  .ok());
+  using Ids = std::vector<std::string>;
+  for (uint32_t page : {1u, 2u, 100u}) {
+    EXPECT_EQ(ListAll(**store, "a", page), (Ids{"t6", "t5", "t4", "t2", "t1"})) << page;
+    EXPECT_EQ(ListAll(**store, "b", page), (Ids{"t4", "t3", "t1"})) << page;
+    EXPECT_EQ(ListAll(**store, "c", page), (Ids{"t5", "t2"})) << page;
+  }
+  EXPECT_EQ(ListAll(**store, "nobody", 10), Ids{});
+  EXPECT_EQ(ListAll(**store, "", 100), (Ids{"t7", "t6", "t5", "t4", "t3", "t2", "t1"}));
+  // Time bounds apply across the sets.
+  v1::ListTracesRequest bounded;
+  bounded.set_actor("a");
+  bounded.set_since_ns(2);
+  bounded.set_until_ns(5);
+  auto result = (*store)->List(bounded);
+  ASSERT_TRUE(result.ok());
+  Ids ids;
+  for (const auto& t : result->traces) ids.push_back(t.trace_id());
+  EXPECT_EQ(ids, (Ids{"t5", "t4", "t2"}));
+  // After a reopen (the member keys are read from the store) and a deletion.
+  store->reset();
+  store = TraceStore::Open(dir.path());
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->DeleteTraces({"t4"}).ok());
+  EXPECT_EQ(ListAll(**store, "a", 2), (Ids{"t6", "t5", "t2", "t1"}));
+  ASSERT_TRUE(PutSummaries(**store, {{"t8", 8, {"b", "a"}}}).ok());
+  EXPECT_EQ(ListAll(**store, "b", 2), (Ids{"t8", "t3", "t1"}));
+}
+
+// An actor in very many distinct sets (routes chosen per envelope) is listed from the time
+// index instead of merging them all; the answer is the same.
+TEST(TraceStoreTest, AnActorInManySetsIsListedFromTheTimeIndex) {
+  testing::TempDir dir;
+  auto store = TraceStore::Open(dir.path());
+  ASSERT_TRUE(store.ok());
+  std::vector<std::tuple<std::string, int64_t, std::vector<std::string>>> traces;
+  std::vector<std::string> expected;
+  for (int i = 1; i <= 150; ++i) {
+    const std::string id = "t" + std::to_string(i);
+    traces.push_back({id, i, {"hub", "spoke-" + std::to_string(i)}});
+    traces.push_back({id + "-other", i, {"elsewhere"}});
+    expected.insert(expected.begin(), id);
+  }
+  ASSERT_TRUE(PutSummaries(**store, traces).ok());
+  EXPECT_EQ(ListAll(**store, "hub", 40), expected);
+  EXPECT_EQ(ListAll(**store, "spoke-7", 40), std::vector<std::string>{"t7"});
+}
+
+// Stores written before actor sets had a key per actor ("a \0 actor \0 ~started id"): opening
+// one rewrites its actor index as set keys and removes the old keys.
+TEST(TraceStoreTest, AStoreWithAKeyPerActorIsUpgradedWhenOpened) {
+  testing::TempDir dir;
+  {
+    auto store = TraceStore::Open(dir.path());
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE(
+        PutSummaries(**store, {{"t1", 1, {"a", "b"}}, {"t2", 2, {"b"}}, {"t3", 3, {}}}).ok());
+  }
+  // Make it look as the earlier collector left it.
+  auto index_keys = [&](auto&& change) {
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.path(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const std::string& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path(), families, &handles, &db).ok());
+    const size_t index = std::find(names.begin(), names.end(), "index") - names.begin();
+    ASSERT_LT(index, names.size());
+    change(*db, handles[index]);
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  };
+  auto key = [](std::string_view kind, std::string_view value, int64_t started,
+                std::string_view id) {
+    std::string k(kind);
+    k.push_back('\0');
+    k.append(value).push_back('\0');
+    const uint64_t inverted = ~static_cast<uint64_t>(started);
+    for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(inverted >> shift));
+    k.append(id);
+    return k;
+  };
+  index_keys([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* index) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), index));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const char kind = it->key()[0];
+      if (kind == 's' || kind == 'm') {
+        ASSERT_TRUE(db.Delete({}, index, it->key()).ok());
+      }
+    }
+    for (const auto& k : {key("a", "a", 1, "t1"), key("a", "b", 1, "t1"), key("a", "b", 2, "t2"),
+                          key("a", "gone", 0, "t-deleted-long-ago")}) {
+      ASSERT_TRUE(db.Put({}, index, k, "").ok());
+    }
+  });
+  {
+    auto store = TraceStore::Open(dir.path());
+    ASSERT_TRUE(store.ok()) << store.status();
+    using Ids = std::vector<std::string>;
+    EXPECT_EQ(ListAll(**store, "a", 1), Ids{"t1"});
+    EXPECT_EQ(ListAll(**store, "b", 1), (Ids{"t2", "t1"}));
+    EXPECT_EQ(ListAll(**store, "gone", 1), Ids{});
+  }
+  index_keys([&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* index) {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions(), index));
+    size_t sets = 0, legacy = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      sets += it->key()[0] == 's';
+      legacy += it->key()[0] == 'a';
+    }
+    EXPECT_EQ(sets, 2u);  // t1 and t2; t3 has no actors
+    EXPECT_EQ(legacy, 0u);
+  });
 }
 
 TEST(TraceStoreTest, StoreOfTheFirstFormatIsRefusedWithTheReason) {
