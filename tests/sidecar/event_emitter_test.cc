@@ -47,8 +47,8 @@ TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
   testing::CollectorStub& collector = s.collector;
   SidecarMetrics& metrics = s.metrics;
   EventEmitter* emitter = s.emitter.get();
-  // Many small events (batches sealed by count) and 12 of 200 KB (sealed by size).
-  constexpr int kSmall = 1300, kLarge = 12;
+  // Many small events and 20 of 200 KB: batches are sealed before they would pass 3 MiB.
+  constexpr int kSmall = 1300, kLarge = 20;
   std::string event;  // reused, as the sidecar does
   for (int i = 1; i <= kSmall + kLarge; ++i) {
     Received(i, i > kSmall ? 200'000 : 500).SerializeToString(&event);
@@ -70,6 +70,8 @@ TEST(EventEmitterTest, EventsArriveIntactAndAreAcknowledged) {
   EXPECT_EQ(testing::MetricValue(m, "meshtrace_sidecar_event_queue_depth"), 0);
   emitter->Stop(absl::Seconds(1));
   EXPECT_EQ(collector.duplicates(), 0u);
+  EXPECT_LE(collector.largest_batch_bytes(), 3u << 20);
+  EXPECT_GT(collector.largest_batch_bytes(), 2u << 20);
 }
 
 // An event written into the batch at another length than it was sized at would make the whole

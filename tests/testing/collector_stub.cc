@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/method_handler.h>
 
+#include <algorithm>
+
 #include "absl/container/flat_hash_set.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
@@ -79,6 +81,7 @@ class CollectorStub::Service : public grpc::Service {
       ack.set_batch_id(batch_id);
       {
         absl::MutexLock lock(&mu_);
+        largest_batch_ = std::max(largest_batch_, bytes.size());
         for (size_t i = 0; i < ids.size(); ++i) {
           if (seen_.insert(std::move(ids[i])).second) {
             ++distinct_;
@@ -104,6 +107,7 @@ class CollectorStub::Service : public grpc::Service {
   absl::flat_hash_set<std::pair<std::string, uint64_t>> seen_ ABSL_GUARDED_BY(mu_);
   size_t distinct_ ABSL_GUARDED_BY(mu_) = 0;
   size_t duplicates_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t largest_batch_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 struct CollectorStub::Server {
@@ -145,6 +149,11 @@ size_t CollectorStub::count() const {
 size_t CollectorStub::duplicates() const {
   absl::MutexLock lock(&service_->mu_);
   return service_->duplicates_;
+}
+
+size_t CollectorStub::largest_batch_bytes() const {
+  absl::MutexLock lock(&service_->mu_);
+  return service_->largest_batch_;
 }
 
 }  // namespace meshtrace::testing

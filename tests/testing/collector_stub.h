@@ -27,6 +27,7 @@ class CollectorStub {
   // Waits until at least `n` distinct events arrived; false on timeout.
   bool WaitForEvents(size_t n, absl::Duration timeout) const;
   size_t duplicates() const;
+  size_t largest_batch_bytes() const;  // of the EventBatch messages received so far
 
  private:
   class Service;
