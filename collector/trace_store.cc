@@ -293,8 +293,9 @@ struct TraceStore::Impl {
     }
     MESHTRACE_RETURN_IF_ERROR(FromRocks(index->status(), "upgrading the actor index"));
     MESHTRACE_RETURN_IF_ERROR(write(true));
-    Log(LogLevel::kInfo, "upgraded the actor index of " + std::to_string(traces) + " traces (" +
-                             std::to_string(deleted) + " keys now one per trace)");
+    Log(LogLevel::kInfo, "upgraded the actor index of " + std::to_string(traces) +
+                             " traces: one key per trace for " + std::to_string(deleted) +
+                             " per-actor keys");
     return absl::OkStatus();
   }
 
