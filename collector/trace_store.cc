@@ -46,12 +46,18 @@ std::string EventKey(const std::string& trace_id, const std::string& source, uin
 
 std::string TracePrefix(const std::string& trace_id) { return trace_id + kSep; }
 
+// The "kind \0 value \0" head of index keys.
+std::string IndexHead(std::string_view kind, std::string_view value) {
+  std::string head(kind);
+  head.push_back(kSep);
+  head.append(value).push_back(kSep);
+  return head;
+}
+
 // Index keys sort newest first: the time is stored inverted.
 std::string IndexKey(std::string_view kind, std::string_view value, int64_t started_ns,
                      std::string_view trace_id) {
-  std::string key;
-  key.append(kind).push_back(kSep);
-  key.append(value).push_back(kSep);
+  std::string key = IndexHead(kind, value);
   PutBigEndian(~static_cast<uint64_t>(started_ns), &key);
   key.append(trace_id);
   return key;
@@ -99,18 +105,7 @@ std::vector<std::string> IndexKeys(const v1::TraceSummary& s) {
 // Which actor sets hold `actor`: "m \0 actor \0 set" → "" (a set's keys are written once per
 // writer and process; they stay when its traces are deleted, a few keys per distinct route).
 std::string MemberKey(std::string_view actor, std::string_view set) {
-  std::string key = "m";
-  key.push_back(kSep);
-  key.append(actor).push_back(kSep);
-  key.append(set);
-  return key;
-}
-
-std::string IndexHead(std::string_view kind, std::string_view value) {
-  std::string head(kind);
-  head.push_back(kSep);
-  head.append(value).push_back(kSep);
-  return head;
+  return IndexHead("m", actor).append(set);
 }
 
 // IndexKeys sorted, without repeats (a summary may name an actor twice).
@@ -270,7 +265,7 @@ struct TraceStore::Impl {
       batch.Clear();
       return FromRocks(st, "upgrading the actor index");
     };
-    Shard members;
+    absl::flat_hash_set<std::string> member_sets;
     size_t traces = 0;
     std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h(kSummaries)));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
@@ -279,7 +274,7 @@ struct TraceStore::Impl {
           summary.actors().empty()) {
         continue;
       }
-      PutMembers(members, summary, &batch);
+      PutMembers(member_sets, summary, &batch);
       batch.Put(h(kIndex),
                 IndexKey("s", ActorSetName(summary), summary.started_at_ns(), summary.trace_id()),
                 "");
@@ -306,13 +301,14 @@ struct TraceStore::Impl {
     }
   }
 
-  // The member keys of the summary's actor set, unless this shard wrote them already.
-  void PutMembers(Shard& shard, const v1::TraceSummary& summary, rocksdb::WriteBatch* b) {
+  // The member keys of the summary's actor set, unless they are in `written` already.
+  void PutMembers(absl::flat_hash_set<std::string>& written, const v1::TraceSummary& summary,
+                  rocksdb::WriteBatch* b) {
     if (summary.actors().empty()) return;
     std::string set = ActorSetName(summary);
-    if (shard.member_sets.contains(set)) return;
+    if (written.contains(set)) return;
     for (const std::string& actor : summary.actors()) b->Put(h(kIndex), MemberKey(actor, set), "");
-    shard.member_sets.insert(std::move(set));
+    written.insert(std::move(set));
   }
 
   // Writes the summary and moves its index keys from the stored summary's to its own. An
@@ -321,7 +317,7 @@ struct TraceStore::Impl {
   // each one is a memtable insert (key compares were the collector's largest single cost).
   void PutSummary(Shard& shard, const SummaryWrite& write, rocksdb::WriteBatch* b) {
     const v1::TraceSummary& summary = write.summary;
-    PutMembers(shard, summary, b);
+    PutMembers(shard.member_sets, summary, b);
     std::vector<std::string> keys = SortedIndexKeys(summary);
     std::vector<std::string> stored;
     std::string old_value;
@@ -768,7 +764,7 @@ std::vector<std::string> TraceStore::OpenTraceIds() const {
 
 std::vector<std::string> TraceStore::OldestTraces(size_t max, int64_t before_ns) const {
   std::vector<std::string> ids;
-  const std::string prefix = std::string("t") + kSep + kSep;
+  const std::string prefix = IndexHead("t", "");
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->h(kIndex)));
   // The time index sorts newest first; the oldest are at its end.

@@ -275,8 +275,9 @@ ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
       "meshtrace-sidecar"};
   app.set_version_flag("--version", std::string("meshtrace-sidecar ") + MESHTRACE_VERSION);
   std::vector<SettingSource> settings;
-  for (const Setting& s : kSettings)
+  for (const Setting& s : kSettings) {
     settings.push_back({s.var, "--" + FlagName(s.var), s.var, s.help});
+  }
   ParsedSettings parsed = ParseSettings(app, settings, argc, argv, env);
   if (parsed.done) {
     result.exit_code = parsed.exit_code;
