@@ -5,18 +5,55 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-namespace meshtrace::testing {
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <stdexcept>
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace meshtrace::testing {
+namespace {
+
+// The lowest port the kernel hands out for outgoing connections and bind(0).
+int EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  if (!(in >> low) || low <= 20000) low = 32768;
+  return low;
+}
+
+bool Bindable(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
   close(fd);
-  return ntohs(addr.sin_port);
+  return ok;
+}
+
+}  // namespace
+
+// Chosen below the ephemeral range: a port from bind(0) is from that range, and any outgoing
+// connection made before the child listens (a Kafka or gRPC client of this or another
+// process) may take it in between. No port is handed out twice by one process.
+int FreePort() {
+  static std::mutex mu;
+  static std::set<int> given;
+  static std::mt19937 random{std::random_device{}()};
+  static const int high = EphemeralLow() - 1;
+  std::lock_guard lock(mu);
+  std::uniform_int_distribution<int> pick(20000, high);
+  for (int tries = 0; tries < 1000; ++tries) {
+    const int port = pick(random);
+    if (given.count(port) == 0 && Bindable(port)) {
+      given.insert(port);
+      return port;
+    }
+  }
+  throw std::runtime_error("no free TCP port on 127.0.0.1 below the ephemeral range");
 }
 
 }  // namespace meshtrace::testing
