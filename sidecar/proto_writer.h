@@ -64,6 +64,13 @@ class ProtoWriter {
     for (const auto& value : values) RepeatedString(field, value);
   }
 
+  // Fields encoded before (by another ProtoWriter), copied as they are.
+  void Encoded(std::string_view fields) {
+    if (!Room(fields.size())) return;
+    std::memcpy(p_, fields.data(), fields.size());
+    p_ += fields.size();
+  }
+
   // A nested message: its fields are written between Begin and End (End has nothing left to
   // do here; it marks the end for ProtoSizer, which the same calls go through first).
   size_t Begin(int field) {
@@ -119,6 +126,7 @@ class ProtoSizer {
   void Strings(int field, const Range& values) {
     for (const auto& value : values) RepeatedString(field, value);
   }
+  void Encoded(std::string_view fields) { size_ += fields.size(); }
   size_t Begin(int field) {
     size_ += TagSize(field);
     lengths_.push_back(size_);  // where the body starts, until End

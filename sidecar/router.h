@@ -40,6 +40,9 @@ struct Accepted {
   std::string incoming_status_json;
   EnvelopeStatus status;  // as stamped
   std::optional<absl::Time> deadline;
+  // The envelope's fields of the sidecar's lifecycle events, encoded once (empty when the
+  // events are off): trace id, envelope and parent ids, route.
+  std::string event_fields;
 };
 
 // What to do with one message, and what to count.

@@ -83,37 +83,51 @@ struct SidecarApp::Impl {
 
   bool events() const { return emitter != nullptr; }
 
-  // The fields every event has, fixed before the event is sized and then written.
-  struct Header {
-    const std::string& trace_id;
-    const Envelope* envelope;
-    uint64_t sequence;
-    int64_t time_ns;
-  };
-  template <typename W>
-  void WriteHeader(const Header& h, W& w) const {
-    w.String(Event::kSourceIdFieldNumber, source_id);
-    w.Varint(Event::kSequenceFieldNumber, h.sequence);
-    w.String(Event::kTraceIdFieldNumber, h.trace_id);
-    if (h.envelope != nullptr) {
-      w.String(Event::kEnvelopeIdFieldNumber, h.envelope->id);
-      if (h.envelope->parent_id) w.String(Event::kParentIdFieldNumber, *h.envelope->parent_id);
-    }
-    w.String(Event::kActorFieldNumber, config.actor);
-    w.String(Event::kPodFieldNumber, config.pod);
-    w.Int(Event::kTimeNsFieldNumber, h.time_ns);
-    if (h.envelope != nullptr) WriteRoute(h.envelope->route, Event::kRouteFieldNumber, w);
+  // An event's header is its process's fields (source, actor, pod), its envelope's (trace id,
+  // envelope and parent ids, route), then its sequence number and time. The first two parts
+  // are encoded once, each the same for many events (an envelope has three or more), and
+  // copied into each event as bytes; protobuf takes fields in any order.
+  std::string ProcessFields() const {
+    return Encode([&](auto& w) {
+      w.String(Event::kSourceIdFieldNumber, source_id);
+      w.String(Event::kActorFieldNumber, config.actor);
+      w.String(Event::kPodFieldNumber, config.pod);
+    });
+  }
+  const std::string process_fields = ProcessFields();
+  // The envelope's part (`envelope` may be null: a message that was not an envelope).
+  static std::string EnvelopeFields(const std::string& trace_id, const Envelope* envelope) {
+    return Encode([&](auto& w) {
+      w.String(Event::kTraceIdFieldNumber, trace_id);
+      if (envelope == nullptr) return;
+      w.String(Event::kEnvelopeIdFieldNumber, envelope->id);
+      if (envelope->parent_id) w.String(Event::kParentIdFieldNumber, *envelope->parent_id);
+      WriteRoute(envelope->route, Event::kRouteFieldNumber, w);
+    });
+  }
+  template <typename Fields>
+  static std::string Encode(const Fields& fields) {
+    ProtoSizer sizer;
+    fields(sizer);
+    std::string out(sizer.size(), '\0');
+    ProtoWriter w(out.data(), out.data() + out.size(), &sizer.lengths());
+    fields(w);
+    return out;
   }
 
-  // Emits an event: the header of `envelope` (may be null) under `trace_id`, then what
-  // `body(w)` writes. It is sized first, then the emitter has it written into the open batch:
-  // no nested length is moved and each capture byte is copied once.
+  // Emits an event: the header with `envelope_fields` (EnvelopeFields), then what `body(w)`
+  // writes. It is sized first, then the emitter has it written into the open batch: no nested
+  // length is moved and each capture byte is copied once.
   ProtoSizer sizer;
   template <typename Body>
-  void EmitEvent(const std::string& trace_id, const Envelope* envelope, const Body& body) {
-    const Header h{trace_id, envelope, ++sequence, absl::ToUnixNanos(absl::Now())};
+  void EmitEvent(std::string_view envelope_fields, const Body& body) {
+    const uint64_t seq = ++sequence;
+    const int64_t time_ns = absl::ToUnixNanos(absl::Now());
     auto event = [&](auto& w) {
-      WriteHeader(h, w);
+      w.Encoded(process_fields);
+      w.Encoded(envelope_fields);
+      w.Varint(Event::kSequenceFieldNumber, seq);
+      w.Int(Event::kTimeNsFieldNumber, time_ns);
       body(w);
     };
     sizer.Clear();
@@ -174,7 +188,8 @@ struct SidecarApp::Impl {
 
   // Sends every outgoing envelope of `decision` and records it. Errors are fatal: the
   // message's offset is then never committed, so it will be processed again.
-  absl::Status Deliver(void* ticket, const std::string& trace_id, const Envelope* source,
+  // `accepted` is null for a rejected message: its events are then of the outgoing envelope.
+  absl::Status Deliver(void* ticket, const std::string& trace_id, const Accepted* accepted,
                        const Decision& decision) {
     for (const Outgoing& out : decision.outgoing) {
       std::string json = SerializeEnvelope(out.envelope);
@@ -191,7 +206,9 @@ struct SidecarApp::Impl {
         const bool capture = config.capture != CaptureMode::kNone;
         Capture output;
         if (capture) PrepareCapture(json, &out.envelope, &output);
-        EmitEvent(trace_id, source != nullptr ? source : &out.envelope, [&](auto& w) {
+        const std::string own_fields =
+            accepted != nullptr ? std::string() : EnvelopeFields(trace_id, &out.envelope);
+        EmitEvent(accepted != nullptr ? accepted->event_fields : own_fields, [&](auto& w) {
           const size_t body = w.Begin(Event::kRoutedFieldNumber);
           w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
           if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
@@ -214,11 +231,10 @@ struct SidecarApp::Impl {
     if (!decision.runtime_error_type.empty()) metrics->RuntimeError(decision.runtime_error_type);
   }
 
-  void EmitRuntimeResult(const std::string& trace_id, const Envelope& envelope,
-                         const RuntimeReply& reply) {
+  void EmitRuntimeResult(const Accepted& accepted, const RuntimeReply& reply) {
     if (!events()) return;
     using R = v1::RuntimeResult;
-    EmitEvent(trace_id, &envelope, [&](auto& w) {
+    EmitEvent(accepted.event_fields, [&](auto& w) {
       const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
       w.Int(R::kHttpStatusFieldNumber, reply.http_status);
       w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
@@ -236,7 +252,7 @@ struct SidecarApp::Impl {
     Capture input;
     if (capture) PrepareCapture(message.value, &accepted.envelope, &input);
     const std::optional<std::string> replay = accepted.envelope.headers.GetString(kReplayHeader);
-    EmitEvent(accepted.trace_id, &accepted.envelope, [&](auto& w) {
+    EmitEvent(accepted.event_fields, [&](auto& w) {
       const size_t body = w.Begin(Event::kReceivedFieldNumber);
       w.String(R::kTopicFieldNumber, message.topic);
       w.Int(R::kPartitionFieldNumber, message.partition);
@@ -257,7 +273,7 @@ struct SidecarApp::Impl {
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
     const std::string_view raw =
         std::string_view(message.value).substr(0, config.capture_max_bytes);
-    EmitEvent(trace_id, e, [&](auto& w) {
+    EmitEvent(EnvelopeFields(trace_id, e), [&](auto& w) {
       const size_t body = w.Begin(Event::kRejectedFieldNumber);
       w.String(R::kReasonFieldNumber, decision.failed_reason);
       w.String(R::kMessageFieldNumber, decision.summary);
@@ -271,8 +287,8 @@ struct SidecarApp::Impl {
   }
 
   // The envelope's journey ends here: an end actor consumed it, or a frame paused it.
-  void EmitTerminated(const std::string& trace_id, const Accepted& accepted,
-                      const std::string& phase, const std::string& reason) {
+  void EmitTerminated(const Accepted& accepted, const std::string& phase,
+                      const std::string& reason) {
     if (!events()) return;
     using T = v1::Terminated;
     std::optional<RuntimeError> error;
@@ -280,7 +296,7 @@ struct SidecarApp::Impl {
       const StatusError& e = *accepted.status.error;
       error = RuntimeError{"", e.type, e.mro, e.message, e.traceback};
     }
-    EmitEvent(trace_id, &accepted.envelope, [&](auto& w) {
+    EmitEvent(accepted.event_fields, [&](auto& w) {
       const size_t body = w.Begin(Event::kTerminatedFieldNumber);
       w.String(T::kPhaseFieldNumber, phase);
       w.String(T::kReasonFieldNumber, reason);
@@ -320,6 +336,7 @@ struct SidecarApp::Impl {
       return Conclude(message, start, trace_id, nullptr, decision, exit_code);
     }
     Accepted accepted = std::move(std::get<Accepted>(intake));
+    if (events()) accepted.event_fields = EnvelopeFields(accepted.trace_id, &accepted.envelope);
     EmitReceived(message, accepted);
     absl::Duration timeout = config.actor_timeout;
     if (!config.is_end_actor && accepted.deadline.has_value()) {
@@ -350,7 +367,7 @@ struct SidecarApp::Impl {
       reply.error->message = "Runtime timeout exceeded after " + absl::FormatDuration(f.timeout);
     }
     metrics->RuntimeTime(reply.duration);
-    EmitRuntimeResult(f.accepted.trace_id, f.accepted.envelope, reply);
+    EmitRuntimeResult(f.accepted, reply);
     Decision decision =
         config.is_end_actor ? router.Terminate(f.accepted, reply) : router.Route(f.accepted, reply);
     return Conclude(f.message, f.start, f.accepted.trace_id, &f.accepted, decision, exit_code);
@@ -369,18 +386,17 @@ struct SidecarApp::Impl {
                 const Accepted* accepted, const Decision& decision, int* exit_code) {
     if (accepted != nullptr) {
       if (config.is_end_actor) {
-        EmitTerminated(trace_id, *accepted, accepted->status.phase, accepted->status.reason);
+        EmitTerminated(*accepted, accepted->status.phase, accepted->status.reason);
       } else if (decision.paused && decision.outgoing.empty()) {
         // Nothing goes onward: tell the collector this branch ends here, paused.
-        EmitTerminated(trace_id, *accepted, "paused", "Paused");
+        EmitTerminated(*accepted, "paused", "Paused");
       }
       LogEnvelope(decision.failed_reason.empty() ? LogLevel::kInfo : LogLevel::kWarn,
                   decision.summary, trace_id, accepted->envelope.id);
     }
-    const Envelope* source = accepted != nullptr ? &accepted->envelope : nullptr;
-    if (auto s = Deliver(message.ticket, trace_id, source, decision); !s.ok()) {
+    if (auto s = Deliver(message.ticket, trace_id, accepted, decision); !s.ok()) {
       LogEnvelope(LogLevel::kError, "cannot deliver: " + std::string(s.message()), trace_id,
-                  source != nullptr ? source->id : "");
+                  accepted != nullptr ? accepted->envelope.id : "");
       *exit_code = 1;
       return false;
     }

@@ -121,5 +121,59 @@ TEST(ProtoWriterTest, AnEmptyNestedMessageIsStillPresent) {
   EXPECT_EQ(sizer.size(), out.size());
 }
 
+// Fields encoded once and copied into events as bytes (the sidecar does this with each
+// event's process and envelope fields): sized and written like any other, they parse into the
+// same message whatever their place among the other fields.
+TEST(ProtoWriterTest, EncodedFieldsAreCopiedAsTheyAreAndParseInAnyOrder) {
+  auto route_fields = [](auto& w) {
+    w.String(Event::kTraceIdFieldNumber, "t-1");
+    const size_t route = w.Begin(Event::kRouteFieldNumber);
+    w.Strings(v1::Route::kPrevFieldNumber, std::vector<std::string>{"a"});
+    w.String(v1::Route::kCurrFieldNumber, "score");
+    w.End(route);
+  };
+  ProtoSizer prefix_sizer;
+  route_fields(prefix_sizer);
+  std::string prefix(prefix_sizer.size(), '\0');
+  ProtoWriter prefix_writer(prefix.data(), prefix.data() + prefix.size(), &prefix_sizer.lengths());
+  route_fields(prefix_writer);
+
+  auto event = [&](auto& w) {
+    w.Varint(Event::kSequenceFieldNumber, 9);  // field 2 before the encoded fields 3 and 9
+    w.Encoded(prefix);
+    const size_t body = w.Begin(Event::kReceivedFieldNumber);
+    w.String(v1::Received::kTopicFieldNumber, "asya-score");
+    w.End(body);
+  };
+  ProtoSizer sizer;
+  event(sizer);
+  Event body_only;
+  body_only.mutable_received()->set_topic("asya-score");
+  EXPECT_EQ(sizer.size(), 2 + prefix.size() + body_only.ByteSizeLong());
+  std::string out(sizer.size(), '\0');
+  ProtoWriter w(out.data(), out.data() + out.size(), &sizer.lengths());
+  event(w);
+  ASSERT_FALSE(w.overflowed());
+  EXPECT_EQ(w.position(), out.data() + out.size());
+
+  Event want;
+  want.set_sequence(9);
+  want.set_trace_id("t-1");
+  want.mutable_route()->add_prev("a");
+  want.mutable_route()->set_curr("score");
+  want.mutable_received()->set_topic("asya-score");
+  Event parsed;
+  ASSERT_TRUE(parsed.ParseFromString(out));
+  EXPECT_EQ(parsed.SerializeAsString(), want.SerializeAsString());
+
+  // Too little room for them: nothing is copied past the end.
+  std::string small(prefix.size() - 1, '\0');
+  small.append(4, '#');
+  ProtoWriter cut(small.data(), small.data() + prefix.size() - 1, nullptr);
+  cut.Encoded(prefix);
+  EXPECT_TRUE(cut.overflowed());
+  EXPECT_EQ(small.substr(prefix.size() - 1), "####");
+}
+
 }  // namespace
 }  // namespace meshtrace::sidecar

@@ -170,6 +170,16 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
         v1::LifecycleEvent::descriptor()->FindFieldByNumber(event.body_case())->name())]++;
     EXPECT_FALSE(event.trace_id().empty());
     EXPECT_GT(event.time_ns(), 0);
+    EXPECT_FALSE(event.source_id().empty());
+    EXPECT_GT(event.sequence(), 0u);
+    if (!event.has_rejected()) {
+      EXPECT_FALSE(event.envelope_id().empty());
+      // The envelope's route as this actor got it: addressed to it, but for the route
+      // mismatch ("zzz") and at the end actors.
+      if (event.actor().rfind("x-", 0) != 0 && event.route().curr() != "zzz") {
+        EXPECT_EQ(event.route().curr(), event.actor());
+      }
+    }
   }
   EXPECT_EQ(kinds, (std::map<std::string, int>{{"received", 29},
                                                {"rejected", 3},
