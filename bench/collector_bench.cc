@@ -25,11 +25,14 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/machine_phase.h"
 #include "collector/artifact.h"
 #include "collector/assembler.h"
 #include "collector/ingest.h"
@@ -626,10 +629,34 @@ int main(int argc, char** argv) {
   // idle between writes, and the run measured the driver's window rather than the collector.
   int inflight = 16;
   double rate = 50'000;
-  for (int i = 1; i < argc; ++i) {
+  const char* const kUsage =
+      "usage: collector_bench [all|ingest|complete|memory|query] [--events N] [--traces N]\n"
+      "                       [--streams N] [--inflight N] [--rate R] [--writer-shards N]\n"
+      "                       [--by-trace] [--collector-bin PATH] [--collector-env K=V]...\n"
+      "                       (docs/PERFORMANCE.md)\n";
+  static const std::set<std::string> kModes = {"all", "ingest", "complete", "memory", "query"};
+  if (kModes.count(mode) == 0) {
+    std::fprintf(stderr, "collector_bench: unknown mode %s\n%s", mode.c_str(), kUsage);
+    return 2;
+  }
+  static const std::set<std::string> kFlags = {
+      "--events", "--traces",        "--streams",       "--inflight",
+      "--rate",   "--writer-shards", "--collector-bin", "--collector-env"};
+  for (int i = argc > 1 && argv[1][0] != '-' ? 2 : 1; i < argc; ++i) {
     const std::string flag = argv[i];
-    if (flag == "--by-trace") meshtrace::g_ingest_by_trace = true;
-    if (i + 1 == argc) break;  // the rest take a value
+    if (flag == "--help" || flag == "-h") {
+      std::printf("%s", kUsage);
+      return 0;
+    }
+    if (flag == "--by-trace") {
+      meshtrace::g_ingest_by_trace = true;
+      continue;
+    }
+    if (kFlags.count(flag) == 0 || i + 1 == argc) {
+      std::fprintf(stderr, "collector_bench: %s %s\n%s",
+                   kFlags.count(flag) ? "no value for" : "unknown flag", flag.c_str(), kUsage);
+      return 2;
+    }
     if (flag == "--events") events = std::stoull(argv[i + 1]);
     if (flag == "--traces") traces = std::stoull(argv[i + 1]);
     if (flag == "--streams") streams = std::stoi(argv[i + 1]);
@@ -641,11 +668,14 @@ int main(int argc, char** argv) {
       const std::string kv = argv[i + 1];
       meshtrace::g_collector_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
     }
+    ++i;  // past the value
   }
+  meshtrace::bench::PrintMachinePhase("at the start");
   if (mode == "ingest" || mode == "all")
     meshtrace::Ingest(events ? events : 2'000'000, streams, inflight);
   if (mode == "complete" || mode == "all") meshtrace::Complete(rate);
   if (mode == "memory" || mode == "all") meshtrace::Memory(traces);
   if (mode == "query" || mode == "all") meshtrace::Query(events ? events : 1'000'000);
+  meshtrace::bench::PrintMachinePhase("at the end");
   return 0;
 }

@@ -32,6 +32,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -39,6 +40,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "bench/machine_phase.h"
 #include "common/runtime_client.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 #include "replayer/dev_kafka.h"
@@ -423,8 +425,25 @@ int main(int argc, char** argv) {
   // Another build: each side-by-side pair then runs it beside --sidecar-bin's, both with events
   // on, so that two builds are compared under the same drift.
   std::string compare_bin;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* const kUsage =
+      "usage: sidecar_bench [--envelopes N] [--payload-bytes B] [--repeat K] [--rate R]\n"
+      "                     [--side-by-side S] [--only off|on|side] [--sidecar-bin PATH]\n"
+      "                     [--compare-bin PATH] [--sidecar-env K=V]... (docs/PERFORMANCE.md)\n";
+  for (int i = 1; i < argc; i += 2) {
     std::string flag = argv[i];
+    static const std::set<std::string> kFlags = {
+        "--envelopes",    "--payload-bytes", "--only",        "--rate",       "--repeat",
+        "--side-by-side", "--sidecar-bin",   "--compare-bin", "--sidecar-env"};
+    if (flag == "--help" || flag == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (kFlags.count(flag) == 0 || i + 1 == argc) {
+      std::cerr << "sidecar_bench: " << (kFlags.count(flag) ? "no value for " : "unknown flag ")
+                << flag << "\n"
+                << kUsage;
+      return 2;
+    }
     if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
     if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
     if (flag == "--only") only = argv[i + 1];
@@ -455,6 +474,7 @@ int main(int argc, char** argv) {
   std::cout << "sidecar_bench: " << n << " envelopes of ~" << MakeEnvelope(0, payload_bytes).size()
             << " bytes, echo handler, one sidecar process, mock Kafka cluster; " << repeat
             << " runs of each mode, alternating\n";
+  meshtrace::bench::PrintMachinePhase("at the start");
 
   double runtime_rate = RuntimeOnly(20000, payload_bytes);
 
@@ -524,5 +544,6 @@ int main(int argc, char** argv) {
   }
   std::printf("events at the stand-in collector (sidecars' and background): %zu\n",
               collector.count());
+  meshtrace::bench::PrintMachinePhase("at the end");
   return 0;
 }
