@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -25,7 +26,6 @@
 #include <fstream>
 #include <map>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -390,9 +390,10 @@ RawRate RawRocksEventsPerSecond(const std::vector<v1::EventBatch>& batches, doub
 
 void Ingest(size_t events, int streams, int inflight) {
   std::printf(
-      "== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing; batches from 24 "
-      "sidecars), %d streams with %d unacked batches each\n",
-      events, streams, inflight);
+      "== ingest: %zu events (5-hop traces, ~512-byte captures, 10%% failing; %s), %d streams "
+      "with %d unacked batches each\n",
+      events, g_ingest_by_trace ? "whole traces one after another" : "batches from 24 sidecars",
+      streams, inflight);
   std::vector<v1::EventBatch> batches =
       MakeBatches(events, 1000, 5, /*by_source=*/!g_ingest_by_trace);
   size_t bytes = 0;
@@ -620,7 +621,7 @@ void Query(size_t events) {
 
 int main(int argc, char** argv) {
   meshtrace::InitLogging("collector-bench", "warn");
-  std::string mode = argc > 1 && argv[1][0] != '-' ? argv[1] : "all";
+  std::string mode = "all";
   size_t events = 0, traces = 100'000;
   int streams = 2;
   // Unacked batches per stream in `ingest`. The driver stands in for 24 sidecars, each of which
@@ -629,46 +630,30 @@ int main(int argc, char** argv) {
   // idle between writes, and the run measured the driver's window rather than the collector.
   int inflight = 16;
   double rate = 50'000;
-  const char* const kUsage =
-      "usage: collector_bench [all|ingest|complete|memory|query] [--events N] [--traces N]\n"
-      "                       [--streams N] [--inflight N] [--rate R] [--writer-shards N]\n"
-      "                       [--by-trace] [--collector-bin PATH] [--collector-env K=V]...\n"
-      "                       (docs/PERFORMANCE.md)\n";
-  static const std::set<std::string> kModes = {"all", "ingest", "complete", "memory", "query"};
-  if (kModes.count(mode) == 0) {
-    std::fprintf(stderr, "collector_bench: unknown mode %s\n%s", mode.c_str(), kUsage);
-    return 2;
+  std::vector<std::string> collector_env;
+  CLI::App app{
+      "collector_bench: the collector's ingest, completion, memory and queries "
+      "(docs/PERFORMANCE.md)"};
+  app.add_option("mode", mode, "what to run")
+      ->check(CLI::IsMember({"all", "ingest", "complete", "memory", "query"}));
+  app.add_option("--events", events, "events to ingest, or in the query store");
+  app.add_option("--traces", traces, "open traces for memory")->check(CLI::PositiveNumber);
+  app.add_option("--streams", streams, "gRPC streams of ingest")->check(CLI::PositiveNumber);
+  app.add_option("--inflight", inflight, "unacked batches per stream")->check(CLI::PositiveNumber);
+  app.add_option("--rate", rate, "events/s of complete")->check(CLI::PositiveNumber);
+  app.add_option("--writer-shards", meshtrace::g_writer_shards, "the collector's writer shards")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--by-trace", meshtrace::g_ingest_by_trace, "ingest whole traces one by one");
+  app.add_option("--collector-bin", meshtrace::g_collector_bin, "the collector build to run");
+  app.add_option("--collector-env", collector_env,
+                 "K=V for the collector's environment (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // a usage error exits 2, as the project's binaries do
   }
-  static const std::set<std::string> kFlags = {
-      "--events", "--traces",        "--streams",       "--inflight",
-      "--rate",   "--writer-shards", "--collector-bin", "--collector-env"};
-  for (int i = argc > 1 && argv[1][0] != '-' ? 2 : 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") {
-      std::printf("%s", kUsage);
-      return 0;
-    }
-    if (flag == "--by-trace") {
-      meshtrace::g_ingest_by_trace = true;
-      continue;
-    }
-    if (kFlags.count(flag) == 0 || i + 1 == argc) {
-      std::fprintf(stderr, "collector_bench: %s %s\n%s",
-                   kFlags.count(flag) ? "no value for" : "unknown flag", flag.c_str(), kUsage);
-      return 2;
-    }
-    if (flag == "--events") events = std::stoull(argv[i + 1]);
-    if (flag == "--traces") traces = std::stoull(argv[i + 1]);
-    if (flag == "--streams") streams = std::stoi(argv[i + 1]);
-    if (flag == "--inflight") inflight = std::stoi(argv[i + 1]);
-    if (flag == "--rate") rate = std::stod(argv[i + 1]);
-    if (flag == "--writer-shards") meshtrace::g_writer_shards = std::stoi(argv[i + 1]);
-    if (flag == "--collector-bin") meshtrace::g_collector_bin = argv[i + 1];
-    if (flag == "--collector-env") {
-      const std::string kv = argv[i + 1];
-      meshtrace::g_collector_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-    }
-    ++i;  // past the value
+  for (const std::string& kv : collector_env) {
+    meshtrace::g_collector_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
   meshtrace::bench::PrintMachinePhase("at the start");
   if (mode == "ingest" || mode == "all")

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -32,7 +33,6 @@
 #include <iostream>
 #include <map>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -425,37 +425,28 @@ int main(int argc, char** argv) {
   // Another build: each side-by-side pair then runs it beside --sidecar-bin's, both with events
   // on, so that two builds are compared under the same drift.
   std::string compare_bin;
-  const char* const kUsage =
-      "usage: sidecar_bench [--envelopes N] [--payload-bytes B] [--repeat K] [--rate R]\n"
-      "                     [--side-by-side S] [--only off|on|side] [--sidecar-bin PATH]\n"
-      "                     [--compare-bin PATH] [--sidecar-env K=V]... (docs/PERFORMANCE.md)\n";
-  for (int i = 1; i < argc; i += 2) {
-    std::string flag = argv[i];
-    static const std::set<std::string> kFlags = {
-        "--envelopes",    "--payload-bytes", "--only",        "--rate",       "--repeat",
-        "--side-by-side", "--sidecar-bin",   "--compare-bin", "--sidecar-env"};
-    if (flag == "--help" || flag == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (kFlags.count(flag) == 0 || i + 1 == argc) {
-      std::cerr << "sidecar_bench: " << (kFlags.count(flag) ? "no value for " : "unknown flag ")
-                << flag << "\n"
-                << kUsage;
-      return 2;
-    }
-    if (flag == "--envelopes") n = std::stoi(argv[i + 1]);
-    if (flag == "--payload-bytes") payload_bytes = std::stoul(argv[i + 1]);
-    if (flag == "--only") only = argv[i + 1];
-    if (flag == "--rate") paced_rate = std::stod(argv[i + 1]);
-    if (flag == "--repeat") repeat = std::max(1, std::stoi(argv[i + 1]));
-    if (flag == "--side-by-side") side_rate = std::stod(argv[i + 1]);
-    if (flag == "--sidecar-bin") g_sidecar_bin = argv[i + 1];
-    if (flag == "--compare-bin") compare_bin = argv[i + 1];
-    if (flag == "--sidecar-env") {
-      const std::string kv = argv[i + 1];
-      g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-    }
+  std::vector<std::string> sidecar_env;
+  CLI::App app{
+      "sidecar_bench: one sidecar's throughput and CPU per envelope, events off and on "
+      "(docs/PERFORMANCE.md)"};
+  app.add_option("--envelopes", n, "envelopes per run")->check(CLI::PositiveNumber);
+  app.add_option("--payload-bytes", payload_bytes, "payload size of each envelope");
+  app.add_option("--repeat", repeat, "runs of each mode")->check(CLI::PositiveNumber);
+  app.add_option("--rate", paced_rate, "pace of the paced runs, envelopes/s (0 skips them)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--side-by-side", side_rate, "pace of each side-by-side sidecar (0 skips them)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--only", only, "run only this mode")->check(CLI::IsMember({"off", "on", "side"}));
+  app.add_option("--sidecar-bin", g_sidecar_bin, "the sidecar build to measure");
+  app.add_option("--compare-bin", compare_bin, "another build, run beside --sidecar-bin's");
+  app.add_option("--sidecar-env", sidecar_env, "K=V for the sidecars' environment (repeatable)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // a usage error exits 2, as the project's binaries do
+  }
+  for (const std::string& kv : sidecar_env) {
+    g_sidecar_env[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
   const size_t envelope_bytes = MakeEnvelope(n, payload_bytes).size();
   g_input_partitions = std::max<int>(32, n * envelope_bytes / 3'500'000 + 1);

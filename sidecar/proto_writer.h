@@ -55,16 +55,14 @@ class ProtoWriter {
   void RepeatedString(int field, std::string_view value) {
     Tag(field, kLengthDelimited);
     Raw(value.size());
-    if (!Room(value.size())) return;
-    std::memcpy(p_, value.data(), value.size());
-    p_ += value.size();
+    Encoded(value);
   }
   template <typename Range>
   void Strings(int field, const Range& values) {
     for (const auto& value : values) RepeatedString(field, value);
   }
 
-  // Fields encoded before (by another ProtoWriter), copied as they are.
+  // Bytes copied as they are: fields encoded before (by another ProtoWriter).
   void Encoded(std::string_view fields) {
     if (!Room(fields.size())) return;
     std::memcpy(p_, fields.data(), fields.size());

@@ -14,7 +14,9 @@
 namespace meshtrace::testing {
 namespace {
 
-// The lowest port the kernel hands out for outgoing connections and bind(0).
+// The lowest port the kernel hands out for outgoing connections and bind(0). A range that
+// reaches down to 20000 (not Linux's default) is taken as the default's 32768: ports from
+// 20000 up may then be ephemeral, as bind(0)'s always are.
 int EphemeralLow() {
   std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
   int low = 32768;
