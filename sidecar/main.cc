@@ -6,7 +6,9 @@
 // librdkafka frees fetch buffers continuously, and the default kept ~40 MiB of them resident
 // (sidecar_bench: RSS 66-74 MiB -> 24-25 MiB at the same CPU per envelope). MALLOC_CONF in the
 // environment still overrides this.
-extern "C" const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
+extern "C" {
+const char* malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
+}
 #endif
 
 int main(int argc, char** argv) {

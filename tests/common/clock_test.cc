@@ -42,7 +42,7 @@ TEST(ClockTest, Rfc3339MatchesGmtime) {
     const time_t t = static_cast<time_t>(s);
     struct tm tm;
     gmtime_r(&t, &tm);
-    char want[40];
+    char want[80];  // room for any int fields, as -Wformat-truncation counts
     std::snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.042Z", tm.tm_year + 1900,
                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     ASSERT_EQ(FormatRfc3339(absl::FromUnixMillis(s * 1000 + 42)), want) << s;
