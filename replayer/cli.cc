@@ -55,6 +55,7 @@ std::string Paint(const std::string& text, const char* code) {
 std::string Red(const std::string& t) { return Paint(t, "31"); }
 std::string Green(const std::string& t) { return Paint(t, "32"); }
 std::string Yellow(const std::string& t) { return Paint(t, "33"); }
+std::string Bold(const std::string& t) { return Paint(t, "1"); }
 std::string Dim(const std::string& t) { return Paint(t, "2"); }
 
 std::string PaintVerdict(v1::Verdict v) {
@@ -441,11 +442,25 @@ int RunDiff(Global& g, const std::string& a, const std::string& b,
   } else {
     std::cout << r.a() << " vs " << r.b() << ": " << diff->differences_size() << " difference"
               << (diff->differences_size() == 1 ? "" : "s") << " (" << DiffTally(*diff) << ")\n";
+    auto print = [](const v1::Difference& d) {
+      if (!d.a().empty()) std::cout << "      a: " << Red(d.a()) << "\n";
+      if (!d.b().empty()) std::cout << "      b: " << Green(d.b()) << "\n";
+    };
+    // The first hop (in lineage order, ancestors first) whose presence, status or error
+    // differs: where two runs went different ways, ahead of the data that differs before it.
+    for (const auto& d : diff->differences()) {
+      if (d.kind() == "payload_changed" || d.kind() == "timing_changed" || d.lineage().empty()) {
+        continue;
+      }
+      std::cout << "  the paths part at " << Bold(d.lineage()) << " (" << d.kind() << ")\n";
+      print(d);
+      std::cout << "\n";
+      break;
+    }
     for (const auto& d : diff->differences()) {
       std::cout << "  " << Yellow(d.kind()) << "  " << d.lineage()
                 << (d.path().empty() ? "" : "  " + d.path()) << "\n";
-      if (!d.a().empty()) std::cout << "      a: " << Red(d.a()) << "\n";
-      if (!d.b().empty()) std::cout << "      b: " << Green(d.b()) << "\n";
+      print(d);
     }
   }
   return diff->same() ? 0 : kExitDifference;

@@ -253,6 +253,16 @@ TEST_F(QueryCliTest, DiffAlignsByLineageAndExits1OnADifference) {
   Result failed = Cli("diff good-1 bad-1 --html " + out.File("d.html"));
   EXPECT_EQ(failed.code, 1);
   EXPECT_NE(failed.out.find("status_changed"), std::string::npos);
+  // Before the list, the first hop whose status differs, with both sides.
+  const size_t part = failed.out.find("the paths part at ");
+  ASSERT_NE(part, std::string::npos) << failed.out;
+  EXPECT_LT(part, failed.out.find("\n  status_changed")) << failed.out;
+  const std::string parting = failed.out.substr(part, failed.out.find("\n\n", part) - part);
+  EXPECT_NE(parting.find("(status_changed)"), std::string::npos) << parting;
+  EXPECT_NE(parting.find("a: ok"), std::string::npos) << parting;
+  EXPECT_NE(parting.find("b: error ValueError"), std::string::npos) << parting;
+  EXPECT_EQ(changed.out.find("the paths part"), std::string::npos);  // json: not in it
+  EXPECT_EQ(Cli("diff good-1 changed-1").out.find("the paths part"), std::string::npos);
   const std::string failed_head = failed.out.substr(0, failed.out.find('\n'));
   ASSERT_NE(failed_head.find(" status_changed"), std::string::npos) << failed_head;
   if (failed_head.find(" payload_changed") != std::string::npos) {
