@@ -15,6 +15,7 @@ header h1{font-size:18px;margin:0}main{padding:12px 24px}
 form{display:flex;gap:10px;flex-wrap:wrap;align-items:center;margin-bottom:12px}
 input,select,button{font-size:13px;padding:3px 6px}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
+td{white-space:nowrap}td.error{white-space:normal}
 th{font-weight:600;color:#57606a}code{font:12px ui-monospace,Menlo,monospace}
 .badge{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:12px}
 .complete,.succeeded{background:#1a7f37}.failed{background:#cf222e}.stalled,.partial,.mixed{background:#9a6700}.open,.unknown{background:#57606a}
@@ -51,7 +52,7 @@ var q=query();q.set('limit','100');if(append&&cursor)q.set('cursor',cursor);
 fetch('/api/v1/traces?'+q.toString()).then(function(r){return r.json().then(function(b){return{ok:r.ok,body:b};});}).then(function(r){
 var st=document.getElementById('status');
 if(!r.ok){st.innerHTML='<span class=err>'+esc(r.body.error)+'</span>';return;}
-var rows=r.body.traces.map(function(t){return '<tr class=trace-row><td>'+esc(t.started_at)+'</td><td><a href="'+report(t.trace_id)+'"><code>'+esc(t.trace_id)+'</code></a></td><td><span class="badge '+esc(t.verdict)+'">'+esc(t.verdict)+'</span></td><td><span class="badge '+esc(t.outcome)+'">'+esc(t.outcome)+'</span></td><td>'+esc(t.ended_at_actor)+'</td><td title="'+esc(t.headline)+'">'+esc(t.error_type)+(t.error_message?': '+esc(t.error_message.slice(0,80)):'')+'</td><td>'+t.hops+'</td><td>'+t.duration_ms+' ms</td></tr>';}).join('');
+var rows=r.body.traces.map(function(t){return '<tr class=trace-row><td>'+esc(t.started_at)+'</td><td><a href="'+report(t.trace_id)+'"><code>'+esc(t.trace_id)+'</code></a></td><td><span class="badge '+esc(t.verdict)+'">'+esc(t.verdict)+'</span></td><td><span class="badge '+esc(t.outcome)+'">'+esc(t.outcome)+'</span></td><td>'+esc(t.ended_at_actor)+'</td><td class=error title="'+esc(t.headline)+'">'+esc(t.error_type)+(t.error_message?': '+esc(t.error_message.slice(0,80)):'')+'</td><td>'+t.hops+'</td><td>'+t.duration_ms+' ms</td></tr>';}).join('');
 var body=document.getElementById('traces');body.innerHTML=(append?body.innerHTML:'')+rows;
 cursor=r.body.next_cursor;document.getElementById('more').hidden=!cursor;
 st.textContent=body.rows.length+' trace'+(body.rows.length==1?'':'s')+(cursor?' (more available)':'');
@@ -59,7 +60,7 @@ st.textContent=body.rows.length+' trace'+(body.rows.length==1?'':'s')+(cursor?' 
 filters.addEventListener('submit',function(e){e.preventDefault();history.replaceState(null,'','?'+query().toString());load(false);});
 document.getElementById('more').addEventListener('click',function(){load(true);});
 // Search shows the trace of a trace id or an envelope id as the only row.
-function artifactRow(a,via){return '<tr class=trace-row><td>'+esc(a.started_at)+'</td><td><a href="'+report(a.trace_id)+'"><code>'+esc(a.trace_id)+'</code></a>'+(via?' <small>(envelope '+esc(via)+')</small>':'')+'</td><td><span class="badge '+esc(a.verdict)+'">'+esc(a.verdict)+'</span></td><td><span class="badge '+esc(a.outcome)+'">'+esc(a.outcome)+'</span></td><td colspan=2>'+esc(a.headline)+'</td><td>'+a.hops.length+'</td><td>'+Math.round(a.duration_ms)+' ms</td></tr>';}
+function artifactRow(a,via){return '<tr class=trace-row><td>'+esc(a.started_at)+'</td><td><a href="'+report(a.trace_id)+'"><code>'+esc(a.trace_id)+'</code></a>'+(via?' <small>(envelope '+esc(via)+')</small>':'')+'</td><td><span class="badge '+esc(a.verdict)+'">'+esc(a.verdict)+'</span></td><td><span class="badge '+esc(a.outcome)+'">'+esc(a.outcome)+'</span></td><td colspan=2 class=error>'+esc(a.headline)+'</td><td>'+a.hops.length+'</td><td>'+Math.round(a.duration_ms)+' ms</td></tr>';}
 function show(a,via){document.getElementById('traces').innerHTML=artifactRow(a,via);cursor='';document.getElementById('more').hidden=true;
 document.getElementById('status').textContent='search result';}
 function search(id){id=id.trim();if(!id)return;var st=document.getElementById('status');
