@@ -859,6 +859,9 @@ int RunCli(int argc, char** argv) {
       ->default_val(7701);
   demo->add_flag("--keep-running", demo_options.keep_running,
                  "leave the mesh up for exploring until Ctrl-C");
+  demo->add_option("--lose", demo_options.lose,
+                   "an actor whose pod is down (not started): see where meshtrace says the "
+                   "envelopes sent to it were lost");
   demo->footer(
       "Starts, as child processes on loopback: a Kafka (librdkafka's mock cluster), a collector,\n"
       "and an onboarding mesh create-account → issue-token → setup-payment → send-welcome (which\n"
@@ -867,7 +870,8 @@ int RunCli(int argc, char** argv) {
       "a replay command. Nothing is left running afterwards, even on Ctrl-C.\n\n"
       "Examples:\n"
       "  meshtrace demo\n"
-      "  meshtrace demo --keep-running --envelopes 1000");
+      "  meshtrace demo --keep-running --envelopes 1000\n"
+      "  meshtrace demo --lose send-welcome");
 
   int brokers = 1;
   std::string topics;

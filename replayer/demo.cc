@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -18,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/signals.h"
 #include "common/subprocess.h"
@@ -110,6 +112,15 @@ class Demo {
   int Run() {
     if (o_.envelopes < 1 || o_.envelopes > 100'000) return Usage("--envelopes: 1 to 100000");
     if (o_.fail_rate < 0 || o_.fail_rate > 1) return Usage("--fail-rate: 0 to 1");
+    if (!o_.lose.empty()) {
+      // Not the first actor: with it down nothing is traced at all.
+      std::vector<std::string> names;
+      for (const ActorSpec& a : Mesh()) names.push_back(a.name);
+      if (std::find(names.begin() + 1, names.end(), o_.lose) == names.end()) {
+        return Usage("--lose " + o_.lose + ": one of " +
+                     absl::StrJoin(names.begin() + 1, names.end(), ", "));
+      }
+    }
     for (auto [port, flag] :
          {std::pair{o_.grpc_port, "--grpc-port"}, std::pair{o_.http_port, "--http-port"}}) {
       if (!PortFree(port)) {
@@ -197,10 +208,10 @@ class Demo {
     Say("  kafka      " + *brokers + " (librdkafka's mock cluster)");
     // Collector.
     const std::string grpc = absl::StrCat("127.0.0.1:", o_.grpc_port);
-    if (auto s = Start("collector",
-                       {o_.bin_dir + "/meshtrace-collector", "--data-dir", dir_ + "/data",
-                        "--grpc-listen", grpc, "--http-listen",
-                        absl::StrCat("127.0.0.1:", o_.http_port), "--stall-timeout", "30s"});
+    if (auto s = Start("collector", {o_.bin_dir + "/meshtrace-collector", "--data-dir",
+                                     dir_ + "/data", "--grpc-listen", grpc, "--http-listen",
+                                     absl::StrCat("127.0.0.1:", o_.http_port), "--stall-timeout",
+                                     o_.lose.empty() ? "30s" : "5s"});
         !s.ok()) {
       return Failed(std::string(s.message()));
     }
@@ -215,6 +226,8 @@ class Demo {
     // Actors.
     std::string chain;
     for (const ActorSpec& a : Mesh()) {
+      if (!a.end_actor) chain += (chain.empty() ? "" : " → ") + a.name;
+      if (a.name == o_.lose) continue;
       const std::string sockets = dir_ + "/sockets/" + a.name;
       std::filesystem::create_directories(sockets);
       std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir",
@@ -238,10 +251,13 @@ class Demo {
           !s.ok()) {
         return Failed(std::string(s.message()));
       }
-      if (!a.end_actor) chain += (chain.empty() ? "" : " → ") + a.name;
     }
     Say("  actors     " + chain +
         " (+ x-sink, x-sump), each a meshtrace-sidecar + example runtime");
+    if (!o_.lose.empty()) {
+      Say("  lost       " + o_.lose + " is not started (--lose): what is sent to it stays in " +
+          Topic(o_.lose) + "; the collector calls a trace stalled 5 s after such a send");
+    }
 
     // Sign-ups.
     std::mt19937 rng(o_.seed);
@@ -266,6 +282,7 @@ class Demo {
     std::map<std::string, int> verdicts, outcomes;
     std::map<std::string, int> failures;  // "actor  error" → count
     std::vector<v1::TraceSummary> failed;
+    std::vector<v1::TraceSummary> stalled;
   };
 
   absl::StatusOr<Tally> Count() {
@@ -282,6 +299,7 @@ class Demo {
         ++t.verdicts[verdicts[s.verdict()]];
         if (s.verdict() == v1::VERDICT_OPEN) ++t.open;
         if (s.verdict() != v1::VERDICT_OPEN) ++t.outcomes[outcomes[s.outcome()]];
+        if (s.verdict() == v1::VERDICT_STALLED) t.stalled.push_back(s);
         if (s.outcome() == v1::OUTCOME_FAILED || s.outcome() == v1::OUTCOME_MIXED) {
           ++t.failures[absl::StrCat(s.ended_at_actor(), "\t", s.error_type())];
           t.failed.push_back(s);
@@ -290,6 +308,26 @@ class Demo {
       r.set_cursor(page->next_cursor());
     } while (!r.cursor().empty());
     return t;
+  }
+
+  // Where the stalled traces stopped, from each one's stalled anomalies: "lost between A and
+  // B (sent to Q, never received)" with how many envelopes, then one trace to look at.
+  void StalledTransits(const std::vector<v1::TraceSummary>& stalled) {
+    std::map<std::string, int> transits;
+    for (const v1::TraceSummary& s : stalled) {
+      auto artifact = client_->Get(s.trace_id());
+      if (!artifact.ok()) continue;
+      for (const v1::Anomaly& a : artifact->anomalies()) {
+        if (a.kind() != v1::Anomaly::KIND_STALLED) continue;
+        ++transits[a.to_actor().empty()
+                       ? absl::StrCat("received at ", a.from_actor(), ", never routed onward")
+                       : absl::StrCat("lost between ", a.from_actor(), " and ", a.to_actor(),
+                                      " (sent to ", a.queue(), ", never received)")];
+      }
+    }
+    Say("\nstalled envelopes by where they stopped:");
+    for (const auto& [where, n] : transits) Say(absl::StrFormat("  %-72s %5d", where, n));
+    Say("  one of them: meshtrace show " + stalled.front().trace_id());
   }
 
   int WaitAndReport(absl::Time started) {
@@ -327,6 +365,7 @@ class Demo {
         Say(absl::StrFormat("  %-15s %-32s %5d", key.substr(0, tab), key.substr(tab + 1), n));
       }
     }
+    if (!tally->stalled.empty()) StalledTransits(tally->stalled);
     auto reports = WriteFailedReports(*client_, 0, dir_ + "/reports");
     if (!reports.ok()) return Failed(std::string(reports.status().message()));
     Say("\nreports:");

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -207,6 +208,52 @@ TEST(DemoTest, ASidecarKilledMidRunIsRestartedAndNoEnvelopeIsLost) {
   demo->Signal(SIGINT);
   EXPECT_EQ(*demo->Wait(absl::Seconds(30)), 0);
   EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
+}
+
+// With one actor's pod down, every trace that reaches it stalls, and the summary names the
+// transit: the producer, the missing actor and its queue.
+TEST(DemoTest, ALostActorIsNamedWhereItsTracesStall) {
+  testing::TempDir dir;
+  const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
+  auto r =
+      testing::Run({kBin + "/meshtrace", "demo", "--dir", dir.path(), "--envelopes", "40", "--seed",
+                    "3", "--fail-rate", "0.25", "--lose", "send-welcome", "--grpc-port",
+                    std::to_string(grpc_port), "--http-port", std::to_string(http_port)},
+                   {}, absl::Seconds(150));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->out;
+  EXPECT_NE(r->out.find("send-welcome is not started (--lose)"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("all 40 traces settled"), std::string::npos) << r->out;
+  // The declined cards end at x-sump as before; every other sign-up stops at setup-payment.
+  const size_t produced = r->out.find("produced 40 sign-ups (");
+  ASSERT_NE(produced, std::string::npos) << r->out;
+  const int declined = std::atoi(r->out.c_str() + produced + strlen("produced 40 sign-ups ("));
+  ASSERT_GT(declined, 0);
+  ASSERT_LT(declined, 40);
+  EXPECT_NE(r->out.find(absl::StrCat("complete ", declined, "  stalled ", 40 - declined)),
+            std::string::npos)
+      << r->out;
+  const std::string transit =
+      "lost between setup-payment and send-welcome (sent to asya-demo-send-welcome, never "
+      "received)";
+  const size_t at = r->out.find(transit);
+  ASSERT_NE(at, std::string::npos) << r->out;
+  const std::string line = r->out.substr(at, r->out.find('\n', at) - at);
+  EXPECT_EQ(std::atoi(line.c_str() + line.find_last_of(' ') + 1), 40 - declined) << line;
+  EXPECT_NE(r->out.find("one of them: meshtrace show "), std::string::npos) << r->out;
+  EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
+
+  for (const char* bad : {"create-account", "no-such-actor"}) {
+    auto u = testing::Run(
+        {"/bin/sh", "-c",
+         absl::StrCat(kBin, "/meshtrace demo --dir ", dir.path(), " --lose ", bad, " 2>&1")});
+    ASSERT_TRUE(u.ok());
+    EXPECT_EQ(u->exit_code, 2) << u->out;
+    EXPECT_NE(u->out.find(absl::StrCat("--lose ", bad,
+                                       ": one of issue-token, setup-payment, send-welcome")),
+              std::string::npos)
+        << u->out;
+  }
 }
 
 TEST(DemoTest, APortInUseIsAClearError) {
