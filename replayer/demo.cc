@@ -316,7 +316,10 @@ class Demo {
     std::map<std::string, int> transits;
     for (const v1::TraceSummary& s : stalled) {
       auto artifact = client_->Get(s.trace_id());
-      if (!artifact.ok()) continue;
+      if (!artifact.ok()) {
+        ++transits[absl::StrCat("(trace not readable: ", artifact.status().message(), ")")];
+        continue;
+      }
       for (const v1::Anomaly& a : artifact->anomalies()) {
         if (a.kind() != v1::Anomaly::KIND_STALLED) continue;
         ++transits[a.to_actor().empty()

@@ -24,10 +24,10 @@ struct DemoOptions {
 // → setup-payment → send-welcome, plus x-sink and x-sump), each actor a sidecar and an example
 // runtime; produces `envelopes` sign-ups, waits until every trace has settled, and prints a
 // summary (with `lose`: the stalled transits by where they stopped), report paths, the UI
-// address and a replay command. With `keep_running` it then
-// waits for Ctrl-C. A sidecar that dies is restarted (up to 3 times, as Kubernetes would);
-// children never outlive it. Returns the exit code: 0, 1 when the mesh did
-// not settle or a child died, 2 for a port in use or a bad option.
+// address and a replay command. With `keep_running` it then waits for Ctrl-C. A sidecar that
+// dies is restarted (up to 3 times, as Kubernetes would); children never outlive it. Returns
+// the exit code: 0, 1 when the mesh did not settle or a child died, 2 for a port in use or a
+// bad option.
 int RunDemo(const DemoOptions& options);
 
 }  // namespace meshtrace::replayer
