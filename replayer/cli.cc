@@ -860,8 +860,8 @@ int RunCli(int argc, char** argv) {
   demo->add_flag("--keep-running", demo_options.keep_running,
                  "leave the mesh up for exploring until Ctrl-C");
   demo->add_option("--lose", demo_options.lose,
-                   "an actor whose pod is down (not started): see where meshtrace says the "
-                   "envelopes sent to it were lost");
+                   "an actor whose pod is down until every trace has settled: see where "
+                   "meshtrace says the envelopes sent to it were lost, then the traces complete");
   demo->footer(
       "Starts, as child processes on loopback: a Kafka (librdkafka's mock cluster), a collector,\n"
       "and an onboarding mesh create-account → issue-token → setup-payment → send-welcome (which\n"

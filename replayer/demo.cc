@@ -9,6 +9,7 @@
 #include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -192,6 +193,29 @@ class Demo {
     return "";
   }
 
+  // An actor's pod: its example runtime, and its sidecar (restarted when it dies).
+  absl::Status StartActor(const ActorSpec& a) {
+    const std::string sockets = dir_ + "/sockets/" + a.name;
+    std::filesystem::create_directories(sockets);
+    std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir",
+                                        sockets};
+    runtime.insert(runtime.end(), a.runtime_args.begin(), a.runtime_args.end());
+    if (auto s = Start(a.name + ".runtime", runtime); !s.ok()) return s;
+    std::map<std::string, std::string> env = {
+        {"ASYA_ACTOR_NAME", a.name},
+        {"ASYA_NAMESPACE", kNamespace},
+        {"ASYA_KAFKA_BROKERS", brokers_},
+        {"ASYA_KAFKA_PROPERTIES", "session.timeout.ms=6000,heartbeat.interval.ms=500"},
+        {"ASYA_SOCKET_DIR", sockets},
+        {"ASYA_METRICS_ADDR", "127.0.0.1:0"},
+        {"ASYA_IS_END_ACTOR", a.end_actor ? "true" : "false"},
+        {"ASYA_RUNTIME_READY_TIMEOUT", "30s"},
+        {"MESHTRACE_COLLECTOR", grpc_},
+        {"HOSTNAME", a.name + "-0"},  // the pod name in events and reports
+    };
+    return Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env, /*restartable=*/true);
+  }
+
   int Steps() {
     Say(absl::StrCat("meshtrace demo: an onboarding mesh on this machine, files in ", dir_));
     // Kafka.
@@ -224,39 +248,20 @@ class Demo {
     }
     Say(absl::StrCat("  collector  gRPC ", grpc, ", UI http://127.0.0.1:", o_.http_port, "/"));
     // Actors.
+    brokers_ = *brokers;
+    grpc_ = grpc;
     std::string chain;
     for (const ActorSpec& a : Mesh()) {
       if (!a.end_actor) chain += (chain.empty() ? "" : " → ") + a.name;
       if (a.name == o_.lose) continue;
-      const std::string sockets = dir_ + "/sockets/" + a.name;
-      std::filesystem::create_directories(sockets);
-      std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir",
-                                          sockets};
-      runtime.insert(runtime.end(), a.runtime_args.begin(), a.runtime_args.end());
-      if (auto s = Start(a.name + ".runtime", runtime); !s.ok())
-        return Failed(std::string(s.message()));
-      std::map<std::string, std::string> env = {
-          {"ASYA_ACTOR_NAME", a.name},
-          {"ASYA_NAMESPACE", kNamespace},
-          {"ASYA_KAFKA_BROKERS", *brokers},
-          {"ASYA_KAFKA_PROPERTIES", "session.timeout.ms=6000,heartbeat.interval.ms=500"},
-          {"ASYA_SOCKET_DIR", sockets},
-          {"ASYA_METRICS_ADDR", "127.0.0.1:0"},
-          {"ASYA_IS_END_ACTOR", a.end_actor ? "true" : "false"},
-          {"ASYA_RUNTIME_READY_TIMEOUT", "30s"},
-          {"MESHTRACE_COLLECTOR", grpc},
-          {"HOSTNAME", a.name + "-0"},  // the pod name in events and reports
-      };
-      if (auto s = Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env, /*restartable=*/true);
-          !s.ok()) {
-        return Failed(std::string(s.message()));
-      }
+      if (auto s = StartActor(a); !s.ok()) return Failed(std::string(s.message()));
     }
     Say("  actors     " + chain +
         " (+ x-sink, x-sump), each a meshtrace-sidecar + example runtime");
     if (!o_.lose.empty()) {
-      Say("  lost       " + o_.lose + " is not started (--lose): what is sent to it stays in " +
-          Topic(o_.lose) + "; the collector calls a trace stalled 5 s after such a send");
+      Say("  lost       " + o_.lose + " is down (--lose): what is sent to it waits in " +
+          Topic(o_.lose) +
+          "; the collector calls a trace stalled 5 s after such a send; then it comes back");
     }
 
     // Sign-ups.
@@ -333,34 +338,50 @@ class Demo {
     Say("  one of them: meshtrace show " + stalled.front().trace_id());
   }
 
-  int WaitAndReport(absl::Time started) {
+  // Polls the collector until `done`, saying `progress` every 3 s; fails after 120 s, on Ctrl-C
+  // or when a child dies.
+  absl::StatusOr<Tally> WaitUntil(const std::function<bool(const Tally&)>& done,
+                                  const std::function<std::string(const Tally&)>& progress) {
     const absl::Time deadline = absl::Now() + absl::Seconds(120);
-    absl::StatusOr<Tally> tally;
     absl::Time last_progress = absl::Now();
     while (true) {
-      if (interrupted_) return Failed("interrupted");
+      if (interrupted_) return absl::CancelledError("interrupted");
       if (std::string dead = DeadChild(); !dead.empty()) {
-        return Failed(dead + " exited unexpectedly (see " + Log(dead) + ")");
+        return absl::AbortedError(dead + " exited unexpectedly (see " + Log(dead) + ")");
       }
-      tally = Count();
-      if (tally.ok() && tally->total >= o_.envelopes && tally->open == 0) break;
+      absl::StatusOr<Tally> tally = Count();
+      if (tally.ok() && done(*tally)) return tally;
       if (absl::Now() > deadline) {
-        return Failed(absl::StrCat("not settled after 120 s: ", tally.ok() ? tally->total : 0,
-                                   " traces seen, ", tally.ok() ? tally->open : 0, " open"));
+        return absl::DeadlineExceededError(
+            "after 120 s: " +
+            (tally.ok() ? progress(*tally) : std::string(tally.status().message())));
       }
       if (tally.ok() && absl::Now() - last_progress > absl::Seconds(3)) {
-        Say(absl::StrCat("  ", tally->total - tally->open, " of ", o_.envelopes, " settled"));
+        Say("  " + progress(*tally));
         last_progress = absl::Now();
       }
       absl::SleepFor(absl::Milliseconds(200));
     }
-    Say(absl::StrFormat("all %d traces settled in %.1f s\n", tally->total,
-                        absl::ToDoubleSeconds(absl::Now() - started)));
+  }
+
+  void SayVerdicts(const Tally& tally) {
     std::string verdicts, outcomes;
-    for (const auto& [v, n] : tally->verdicts) absl::StrAppend(&verdicts, "  ", v, " ", n);
-    for (const auto& [o, n] : tally->outcomes) absl::StrAppend(&outcomes, "  ", o, " ", n);
+    for (const auto& [v, n] : tally.verdicts) absl::StrAppend(&verdicts, "  ", v, " ", n);
+    for (const auto& [o, n] : tally.outcomes) absl::StrAppend(&outcomes, "  ", o, " ", n);
     Say("verdicts:" + verdicts);
     Say("outcomes:" + outcomes);
+  }
+
+  int WaitAndReport(absl::Time started) {
+    absl::StatusOr<Tally> tally =
+        WaitUntil([&](const Tally& t) { return t.total >= o_.envelopes && t.open == 0; },
+                  [&](const Tally& t) {
+                    return absl::StrCat(t.total - t.open, " of ", o_.envelopes, " settled");
+                  });
+    if (!tally.ok()) return Failed(std::string(tally.status().message()));
+    Say(absl::StrFormat("all %d traces settled in %.1f s\n", tally->total,
+                        absl::ToDoubleSeconds(absl::Now() - started)));
+    SayVerdicts(*tally);
     if (!tally->failures.empty()) {
       Say("\nfailures by actor and error:");
       for (const auto& [key, n] : tally->failures) {
@@ -368,7 +389,28 @@ class Demo {
         Say(absl::StrFormat("  %-15s %-32s %5d", key.substr(0, tab), key.substr(tab + 1), n));
       }
     }
-    if (!tally->stalled.empty()) StalledTransits(tally->stalled);
+    if (!tally->stalled.empty()) {
+      StalledTransits(tally->stalled);
+      // The pod comes back: its sidecar takes what waited in its queue, and each stalled trace
+      // is proven complete after all.
+      const size_t stalled = tally->stalled.size();
+      Say(absl::StrCat("\nbringing ", o_.lose, " back, as if its pod restarted: its sidecar takes ",
+                       "what waited in ", Topic(o_.lose), "..."));
+      for (const ActorSpec& a : Mesh()) {
+        if (a.name != o_.lose) continue;
+        if (auto s = StartActor(a); !s.ok()) return Failed(std::string(s.message()));
+      }
+      const absl::Time back = absl::Now();
+      tally = WaitUntil([](const Tally& t) { return t.open == 0 && t.stalled.empty(); },
+                        [](const Tally& t) {
+                          return absl::StrCat(t.stalled.size(), " still stalled, ", t.open,
+                                              " in flight");
+                        });
+      if (!tally.ok()) return Failed(std::string(tally.status().message()));
+      Say(absl::StrFormat("all %d stalled traces settled %.1f s after %s came back", stalled,
+                          absl::ToDoubleSeconds(absl::Now() - back), o_.lose));
+      SayVerdicts(*tally);
+    }
     auto reports = WriteFailedReports(*client_, 0, dir_ + "/reports");
     if (!reports.ok()) return Failed(std::string(reports.status().message()));
     Say("\nreports:");
@@ -422,6 +464,7 @@ class Demo {
 
   DemoOptions o_;
   std::string dir_;
+  std::string brokers_, grpc_;  // the embedded Kafka's and the collector's addresses
   std::vector<Child> children_;
   std::unique_ptr<QueryClient> client_;
   std::atomic<bool> interrupted_{false};

@@ -222,7 +222,7 @@ TEST(DemoTest, ALostActorIsNamedWhereItsTracesStall) {
                    {}, absl::Seconds(150));
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->exit_code, 0) << r->out;
-  EXPECT_NE(r->out.find("send-welcome is not started (--lose)"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("send-welcome is down (--lose)"), std::string::npos) << r->out;
   EXPECT_NE(r->out.find("all 40 traces settled"), std::string::npos) << r->out;
   // The declined cards end at x-sump as before; every other sign-up stops at setup-payment.
   const size_t produced = r->out.find("produced 40 sign-ups (");
@@ -241,6 +241,17 @@ TEST(DemoTest, ALostActorIsNamedWhereItsTracesStall) {
   const std::string line = r->out.substr(at, r->out.find('\n', at) - at);
   EXPECT_EQ(std::atoi(line.c_str() + line.find_last_of(' ') + 1), 40 - declined) << line;
   EXPECT_NE(r->out.find("one of them: meshtrace show "), std::string::npos) << r->out;
+  // Then send-welcome comes back, takes its backlog, and every stalled trace is proven complete.
+  const size_t back = r->out.find("bringing send-welcome back");
+  ASSERT_NE(back, std::string::npos) << r->out;
+  EXPECT_NE(r->out.find(absl::StrCat("all ", 40 - declined, " stalled traces settled"), back),
+            std::string::npos)
+      << r->out;
+  EXPECT_NE(r->out.find("verdicts:  complete 40\n", back), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find(absl::StrCat("outcomes:  failed ", declined, "  succeeded ", 40 - declined),
+                        back),
+            std::string::npos)
+      << r->out;
   EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
 
   for (const char* bad : {"create-account", "no-such-actor"}) {
