@@ -1,10 +1,5 @@
 #include "replayer/demo.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -22,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/ports.h"
 #include "common/signals.h"
 #include "common/subprocess.h"
 #include "replayer/kafka_publisher.h"
@@ -55,19 +51,6 @@ std::vector<ActorSpec> Mesh() {
 
 std::string Topic(const std::string& actor) {
   return absl::StrCat("asya-", kNamespace, "-", actor);
-}
-
-bool PortFree(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int yes = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
 }
 
 // A sign-up as the mesh's first actor receives it. Ids are random-looking but fixed by seed.
@@ -124,7 +107,7 @@ class Demo {
     }
     for (auto [port, flag] :
          {std::pair{o_.grpc_port, "--grpc-port"}, std::pair{o_.http_port, "--http-port"}}) {
-      if (!PortFree(port)) {
+      if (!LoopbackPortFree(port)) {
         return Usage(absl::StrCat("port ", port,
                                   " on 127.0.0.1 is in use (a collector or another demo?); "
                                   "stop it or pass ",

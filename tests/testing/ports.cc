@@ -1,15 +1,12 @@
 #include "tests/testing/ports.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <mutex>
 #include <random>
 #include <set>
 #include <stdexcept>
+
+#include "common/ports.h"
 
 namespace meshtrace::testing {
 namespace {
@@ -22,18 +19,6 @@ int EphemeralLow() {
   int low = 32768;
   if (!(in >> low) || low <= 20000) low = 32768;
   return low;
-}
-
-bool Bindable(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
 }
 
 }  // namespace
@@ -50,7 +35,7 @@ int FreePort() {
   std::uniform_int_distribution<int> pick(20000, high);
   for (int tries = 0; tries < 1000; ++tries) {
     const int port = pick(random);
-    if (given.count(port) == 0 && Bindable(port)) {
+    if (given.count(port) == 0 && LoopbackPortFree(port)) {
       given.insert(port);
       return port;
     }
