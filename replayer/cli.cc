@@ -210,9 +210,14 @@ int RunTraces(Global& g, const ListFlags& flags, const std::string& format) {
   for (const auto& s : list->traces()) {
     std::string error = s.error_type();
     if (!s.error_message().empty()) error += ": " + s.error_message().substr(0, 60);
+    if (!error.empty()) {
+      error = Red(error);
+    } else if (s.verdict() == v1::VERDICT_STALLED || s.verdict() == v1::VERDICT_PARTIAL) {
+      error = Yellow(s.headline());  // where it stopped: "stalled: envelope … lost between …"
+    }
     rows.push_back({TimeText(s.started_at_ns()), s.trace_id(), PaintVerdict(s.verdict()),
-                    PaintOutcome(s.outcome()), s.ended_at_actor(), error.empty() ? "" : Red(error),
-                    std::to_string(s.hops()), absl::StrCat(s.duration_ms(), "ms")});
+                    PaintOutcome(s.outcome()), s.ended_at_actor(), error, std::to_string(s.hops()),
+                    absl::StrCat(s.duration_ms(), "ms")});
   }
   if (rows.empty()) {
     std::cerr << "no traces match\n";

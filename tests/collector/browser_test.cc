@@ -58,6 +58,7 @@ class BrowserTest : public ::testing::Test {
     config.grpc_listen = "127.0.0.1:0";
     config.http_listen = "127.0.0.1:0";
     config.data_dir = data_.path();
+    config.stall_timeout = absl::Seconds(1);  // for the stalled trace of one test
     app_ = std::make_unique<CollectorApp>(config);
     ASSERT_TRUE(app_->Start().ok());
     const int64_t now = absl::ToUnixNanos(absl::Now());
@@ -81,20 +82,25 @@ class BrowserTest : public ::testing::Test {
       fan.Receive(id, "x-sink", {"split", "work"})
           .Terminate(id, "x-sink", "succeeded", "Completed");
     }
+    std::vector<v1::LifecycleEvent> events = failed.Take();
+    for (auto& e : fan.Take()) events.push_back(std::move(e));
+    ASSERT_NO_FATAL_FAILURE(Ingest(events));
+    base_ = absl::StrCat("http://127.0.0.1:", app_->http_port());
+  }
+
+  void Ingest(const std::vector<v1::LifecycleEvent>& events) {
     auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", app_->grpc_port()),
                                        grpc::InsecureChannelCredentials());
     auto stub = v1::Collector::NewStub(channel);
     grpc::ClientContext context;
     auto stream = stub->Ingest(&context);
     v1::EventBatch batch;
-    for (const auto& e : failed.Take()) *batch.add_events() = e;
-    for (const auto& e : fan.Take()) *batch.add_events() = e;
+    for (const auto& e : events) *batch.add_events() = e;
     stream->Write(batch);
     stream->WritesDone();
     v1::Ack ack;
     ASSERT_TRUE(stream->Read(&ack));
     ASSERT_TRUE(stream->Finish().ok());
-    base_ = absl::StrCat("http://127.0.0.1:", app_->http_port());
   }
 
   std::string SaveReport(const std::string& trace_id) {
@@ -181,6 +187,27 @@ TEST_F(BrowserTest, UiListsFiltersAndSearches) {
            base_ + "/", profile_);
   struct stat st;
   EXPECT_EQ(stat(png.c_str(), &st), 0);
+}
+
+// A stalled trace's row says where it stopped, where a failed one shows its error.
+TEST_F(BrowserTest, UiSaysWhereAStalledTraceStopped) {
+  TraceBuilder lost("lost-1", absl::ToUnixNanos(absl::Now()));
+  lost.Receive("l1", "parse").Result("l1", "parse").Route("l1", "parse", "l1", "price");
+  ASSERT_NO_FATAL_FAILURE(Ingest(lost.Take()));
+  httplib::Client api("127.0.0.1", app_->http_port());
+  bool stalled = false;
+  for (int i = 0; i < 100 && !stalled; ++i) {  // stalled 1 s after its send
+    auto r = api.Get("/api/v1/traces?verdict=stalled");
+    stalled = r && r->body.find("lost-1") != std::string::npos;
+    if (!stalled) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(stalled);
+  const std::string dom =
+      Chromium({"--dump-dom", "--virtual-time-budget=5000"}, base_ + "/?verdict=stalled", profile_);
+  EXPECT_EQ(Count(dom, "class=\"trace-row\""), 1) << dom.substr(0, 3000);
+  EXPECT_NE(dom.find("<span class=\"anomaly\">stalled: envelope l1 lost between parse and price"),
+            std::string::npos)
+      << dom.substr(0, 3000);
 }
 
 }  // namespace

@@ -38,6 +38,14 @@ std::vector<v1::LifecycleEvent> Chain(const std::string& id, const std::vector<s
   return b.Take();
 }
 
+// Sent from a to b, never received: stalled once the collector's stall timeout has passed.
+std::vector<v1::LifecycleEvent> Lost(const std::string& id) {
+  TraceBuilder b(id, absl::ToUnixNanos(absl::Now()));
+  const std::string e = id + "-e1";
+  b.Receive(e, "a").Result(e, "a").Route(e, "a", e, "b");
+  return b.Take();
+}
+
 std::vector<v1::LifecycleEvent> Failed(const std::string& id, bool truncated = false) {
   TraceBuilder b(id, absl::ToUnixNanos(absl::Now()));
   b.SetPayload(R"({"bad":true})");
@@ -69,8 +77,8 @@ class QueryCliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     data_ = new testing::TempDir();
-    auto started =
-        testing::CollectorProcess::Start(kBin, {"--data-dir=" + data_->path(), "--log-level=warn"});
+    auto started = testing::CollectorProcess::Start(
+        kBin, {"--data-dir=" + data_->path(), "--log-level=warn", "--stall-timeout=2s"});
     ASSERT_TRUE(started.ok()) << started.status();
     grpc_port_ = started->grpc_port;
     http_port_ = started->http_port;
@@ -86,7 +94,7 @@ class QueryCliTest : public ::testing::Test {
     for (auto events :
          {Failed("bad-1"), Failed("cut-1", true), Chain("good-1", {"a", "b"}, R"({"n":1})"),
           Chain("good-2", {"a", "b"}, R"({"n":1})"), Chain("changed-1", {"a", "b"}, R"({"n":2})"),
-          Chain("short-1", {"a"}, R"({"n":1})")}) {
+          Chain("short-1", {"a"}, R"({"n":1})"), Lost("lost-1")}) {
       for (auto& e : events) *batch.add_events() = e;
     }
     stream->Write(batch);
@@ -156,6 +164,26 @@ TEST_F(QueryCliTest, TracesListsAsATableAndAsJson) {
   EXPECT_EQ(Json::parse(Cli("traces --actor x-sink --limit 10 -o json").out)["traces"].size(), 4u);
   // Global options also after the subcommand.
   EXPECT_EQ(Cli("traces -o json --since 1h").code, 0);
+}
+
+// A stalled trace has no error: its row says where it stopped instead.
+TEST_F(QueryCliTest, TracesSayWhereAStalledTraceStopped) {
+  Result stalled;
+  for (int i = 0; i < 100; ++i) {  // stalled 2 s after its last send
+    stalled = Cli("traces --verdict stalled");
+    if (stalled.out.find("lost-1") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(stalled.code, 0) << stalled.out;
+  const size_t row = stalled.out.find("lost-1");
+  ASSERT_NE(row, std::string::npos) << stalled.out;
+  const std::string line = stalled.out.substr(row, stalled.out.find('\n', row) - row);
+  EXPECT_NE(line.find("stalled: envelope lost-1-e1 lost between a and b"), std::string::npos)
+      << line;
+  // A failed trace's row keeps its error.
+  const Result failed = Cli("traces --outcome failed");
+  EXPECT_NE(failed.out.find("ValueError: asked to fail"), std::string::npos) << failed.out;
+  EXPECT_EQ(failed.out.find("lost between"), std::string::npos) << failed.out;
 }
 
 TEST_F(QueryCliTest, ShowDrawsTheTreeByTraceOrEnvelopeId) {
