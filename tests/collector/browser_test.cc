@@ -208,6 +208,18 @@ TEST_F(BrowserTest, UiSaysWhereAStalledTraceStopped) {
   EXPECT_NE(dom.find("<span class=\"anomaly\">stalled: envelope l1 lost between parse and price"),
             std::string::npos)
       << dom.substr(0, 3000);
+
+  // Its report leads with the same, and names the transit among the anomalies.
+  const std::string path = SaveReport("lost-1");
+  const std::string report = Chromium({"--dump-dom"}, "file://" + path, profile_);
+  EXPECT_NE(report.find(">stalled</span>"), std::string::npos) << report.substr(0, 2000);
+  EXPECT_NE(report.find("stalled: envelope l1 lost between parse and price"), std::string::npos)
+      << report.substr(0, 2000);
+  const size_t anomalies = report.find("<div id=\"anomalies\">");
+  ASSERT_NE(anomalies, std::string::npos) << report.substr(0, 4000);
+  EXPECT_NE(report.find("lost between parse and price", anomalies), std::string::npos);
+  Chromium({"--window-size=1400,1000", "--screenshot=" + kArtifacts + "/report-stalled.png"},
+           "file://" + path, profile_);
 }
 
 }  // namespace
