@@ -12,6 +12,9 @@ namespace meshtrace {
 bool LoopbackPortFree(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
+  // As the servers that will bind it do: a port whose last connection is in TIME_WAIT is free.
+  const int yes = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
