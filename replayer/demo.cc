@@ -372,11 +372,11 @@ class Demo {
         Say(absl::StrFormat("  %-15s %-32s %5d", key.substr(0, tab), key.substr(tab + 1), n));
       }
     }
-    if (!tally->stalled.empty()) {
-      StalledTransits(tally->stalled);
-      // The pod comes back: its sidecar takes what waited in its queue, and each stalled trace
-      // is proven complete after all.
+    if (!o_.lose.empty()) {
+      // The pod comes back (also when nothing was sent to it): its sidecar takes what waited in
+      // its queue, and each stalled trace is proven complete after all.
       const size_t stalled = tally->stalled.size();
+      if (stalled > 0) StalledTransits(tally->stalled);
       Say(absl::StrCat("\nbringing ", o_.lose, " back, as if its pod restarted: its sidecar takes ",
                        "what waited in ", Topic(o_.lose), "..."));
       for (const ActorSpec& a : Mesh()) {

@@ -254,6 +254,19 @@ TEST(DemoTest, ALostActorIsNamedWhereItsTracesStall) {
       << r->out;
   EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
 
+  // Nothing reaches x-sump without declined cards: nothing stalls, and it still comes back.
+  auto none = testing::Run({kBin + "/meshtrace", "demo", "--dir", dir.path(), "--envelopes", "5",
+                            "--fail-rate", "0", "--lose", "x-sump", "--grpc-port",
+                            std::to_string(grpc_port), "--http-port", std::to_string(http_port)},
+                           {}, absl::Seconds(150));
+  ASSERT_TRUE(none.ok());
+  ASSERT_EQ(none->exit_code, 0) << none->out;
+  EXPECT_EQ(none->out.find("stalled envelopes by where they stopped"), std::string::npos)
+      << none->out;
+  EXPECT_NE(none->out.find("bringing x-sump back"), std::string::npos) << none->out;
+  EXPECT_NE(none->out.find("all 0 stalled traces settled"), std::string::npos) << none->out;
+  EXPECT_EQ(ProcessesMentioning(dir.path()), 0);
+
   for (const char* bad : {"create-account", "no-such-actor"}) {
     auto u = testing::Run(
         {"/bin/sh", "-c",
