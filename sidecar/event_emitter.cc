@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <thread>
 
@@ -277,6 +278,15 @@ class GrpcEventEmitter : public EventEmitter {
       {
         absl::MutexLock lock(&mu_);
         if (Done()) return;
+      }
+      // Wait for the channel's connection before opening a stream. A stream opened before it
+      // fails at once, and the backoff below then grew while the collector was coming up:
+      // sidecars started just before their collector delivered their first events ~2.7 s late
+      // (MeshTest.SidecarsStartedBeforeTheirCollectorDeliverEventsPromptly). gRPC retries the
+      // connection with its own backoff (at most 2 s); Stop is seen within 100 ms.
+      if (!channel_->WaitForConnected(std::chrono::system_clock::now() +
+                                      std::chrono::milliseconds(100))) {
+        continue;
       }
       absl::Time started = absl::Now();
       RunStream();
