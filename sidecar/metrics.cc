@@ -201,10 +201,17 @@ void SidecarMetrics::EventsDropped(const std::string& reason, uint64_t n) {
 void SidecarMetrics::EventQueueDepth(int64_t n) {
   event_queue_depth_.store(n, std::memory_order_relaxed);
 }
-void SidecarMetrics::CaptureBytes(uint64_t n) { f_->capture_counter->Increment(n); }
+void SidecarMetrics::CaptureBytes(uint64_t n) {
+  capture_bytes_.store(capture_bytes_.load(std::memory_order_relaxed) + n,
+                       std::memory_order_relaxed);
+}
 
 std::string SidecarMetrics::Render() const {
+  absl::MutexLock lock(&render_mu_);
   f_->depth_gauge->Set(static_cast<double>(event_queue_depth_.load(std::memory_order_relaxed)));
+  const uint64_t capture_bytes = capture_bytes_.load(std::memory_order_relaxed);
+  f_->capture_counter->Increment(static_cast<double>(capture_bytes - capture_bytes_counted_));
+  capture_bytes_counted_ = capture_bytes;
   return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace prometheus {
@@ -41,7 +42,7 @@ class SidecarMetrics {
   void EventsEmitted(uint64_t n);
   void EventsDropped(const std::string& reason, uint64_t n);
   void EventQueueDepth(int64_t n);
-  void CaptureBytes(uint64_t n);
+  void CaptureBytes(uint64_t n);  // from one thread (the processing loop)
 
   // The Prometheus text exposition of every metric.
   std::string Render() const;
@@ -59,6 +60,11 @@ class SidecarMetrics {
   // Set for every event, copied into its gauge when rendered: prometheus' Gauge::Set is a
   // sequentially consistent store, whose fence was a third of the cost of emitting an event.
   std::atomic<int64_t> event_queue_depth_{0};
+  // Likewise the capture bytes (two captures per envelope): a Counter's Increment is a
+  // compare-and-swap loop. One writer, so a relaxed load and store; Render adds what is new.
+  std::atomic<uint64_t> capture_bytes_{0};
+  mutable absl::Mutex render_mu_;
+  mutable uint64_t capture_bytes_counted_ ABSL_GUARDED_BY(render_mu_) = 0;
 };
 
 }  // namespace meshtrace::sidecar

@@ -115,14 +115,15 @@ struct SidecarApp::Impl {
     return out;
   }
 
-  // Emits an event: the header with `envelope_fields` (EnvelopeFields), then what `body(w)`
-  // writes. It is sized first, then the emitter has it written into the open batch: no nested
-  // length is moved and each capture byte is copied once.
+  // Emits an event of time `when`: the header with `envelope_fields` (EnvelopeFields), then what
+  // `body(w)` writes. It is sized first, then the emitter has it written into the open batch: no
+  // nested length is moved and each capture byte is copied once. `when` is a time the envelope
+  // path read anyway (intake, the reply's end, the send), not a clock read of its own.
   ProtoSizer sizer;
   template <typename Body>
-  void EmitEvent(std::string_view envelope_fields, const Body& body) {
+  void EmitEvent(std::string_view envelope_fields, absl::Time when, const Body& body) {
     const uint64_t seq = ++sequence;
-    const int64_t time_ns = absl::ToUnixNanos(absl::Now());
+    const int64_t time_ns = absl::ToUnixNanos(when);
     auto event = [&](auto& w) {
       w.Encoded(process_fields);
       w.Encoded(envelope_fields);
@@ -208,7 +209,7 @@ struct SidecarApp::Impl {
         if (capture) PrepareCapture(json, &out.envelope, &output);
         const std::string own_fields =
             accepted != nullptr ? std::string() : EnvelopeFields(trace_id, &out.envelope);
-        EmitEvent(accepted != nullptr ? accepted->event_fields : own_fields, [&](auto& w) {
+        EmitEvent(accepted != nullptr ? accepted->event_fields : own_fields, start, [&](auto& w) {
           const size_t body = w.Begin(Event::kRoutedFieldNumber);
           w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
           if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
@@ -231,10 +232,10 @@ struct SidecarApp::Impl {
     if (!decision.runtime_error_type.empty()) metrics->RuntimeError(decision.runtime_error_type);
   }
 
-  void EmitRuntimeResult(const Accepted& accepted, const RuntimeReply& reply) {
+  void EmitRuntimeResult(const Accepted& accepted, const RuntimeReply& reply, absl::Time ended) {
     if (!events()) return;
     using R = v1::RuntimeResult;
-    EmitEvent(accepted.event_fields, [&](auto& w) {
+    EmitEvent(accepted.event_fields, ended, [&](auto& w) {
       const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
       w.Int(R::kHttpStatusFieldNumber, reply.http_status);
       w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
@@ -245,14 +246,15 @@ struct SidecarApp::Impl {
     });
   }
 
-  void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted) {
+  void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted,
+                    absl::Time taken) {
     if (!events()) return;
     using R = v1::Received;
     const bool capture = config.capture != CaptureMode::kNone;
     Capture input;
     if (capture) PrepareCapture(message.value, &accepted.envelope, &input);
     const std::optional<std::string> replay = accepted.envelope.headers.GetString(kReplayHeader);
-    EmitEvent(accepted.event_fields, [&](auto& w) {
+    EmitEvent(accepted.event_fields, taken, [&](auto& w) {
       const size_t body = w.Begin(Event::kReceivedFieldNumber);
       w.String(R::kTopicFieldNumber, message.topic);
       w.Int(R::kPartitionFieldNumber, message.partition);
@@ -267,13 +269,13 @@ struct SidecarApp::Impl {
   }
 
   void EmitRejected(const KafkaQueue::Message& message, const Decision& decision,
-                    const std::string& trace_id) {
+                    const std::string& trace_id, absl::Time taken) {
     if (!events()) return;
     using R = v1::Rejected;
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
     const std::string_view raw =
         std::string_view(message.value).substr(0, config.capture_max_bytes);
-    EmitEvent(EnvelopeFields(trace_id, e), [&](auto& w) {
+    EmitEvent(EnvelopeFields(trace_id, e), taken, [&](auto& w) {
       const size_t body = w.Begin(Event::kRejectedFieldNumber);
       w.String(R::kReasonFieldNumber, decision.failed_reason);
       w.String(R::kMessageFieldNumber, decision.summary);
@@ -296,7 +298,7 @@ struct SidecarApp::Impl {
       const StatusError& e = *accepted.status.error;
       error = RuntimeError{"", e.type, e.mro, e.message, e.traceback};
     }
-    EmitEvent(accepted.event_fields, [&](auto& w) {
+    EmitEvent(accepted.event_fields, absl::Now(), [&](auto& w) {
       const size_t body = w.Begin(Event::kTerminatedFieldNumber);
       w.String(T::kPhaseFieldNumber, phase);
       w.String(T::kReasonFieldNumber, reason);
@@ -332,12 +334,12 @@ struct SidecarApp::Impl {
           decision.outgoing.empty() ? "" : decision.outgoing[0].envelope.id;
       LogEnvelope(LogLevel::kWarn, "rejected (" + decision.failed_reason + "): " + decision.summary,
                   trace_id, envelope_id);
-      EmitRejected(message, decision, trace_id);
+      EmitRejected(message, decision, trace_id, start);
       return Conclude(message, start, trace_id, nullptr, decision, exit_code);
     }
     Accepted accepted = std::move(std::get<Accepted>(intake));
     if (events()) accepted.event_fields = EnvelopeFields(accepted.trace_id, &accepted.envelope);
-    EmitReceived(message, accepted);
+    EmitReceived(message, accepted, start);
     absl::Duration timeout = config.actor_timeout;
     if (!config.is_end_actor && accepted.deadline.has_value()) {
       // The SLA is checked when the runtime is free to take the envelope, as with one call at
@@ -367,7 +369,7 @@ struct SidecarApp::Impl {
       reply.error->message = "Runtime timeout exceeded after " + absl::FormatDuration(f.timeout);
     }
     metrics->RuntimeTime(reply.duration);
-    EmitRuntimeResult(f.accepted, reply);
+    EmitRuntimeResult(f.accepted, reply, runtime_free);
     Decision decision =
         config.is_end_actor ? router.Terminate(f.accepted, reply) : router.Route(f.accepted, reply);
     return Conclude(f.message, f.start, f.accepted.trace_id, &f.accepted, decision, exit_code);

@@ -217,6 +217,32 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
     }
   }
   EXPECT_EQ(testing::MetricValue(ma, "meshtrace_sidecar_events_dropped_total"), 0);
+  // c's capture bytes are those of the captures its events carry, counted once however often
+  // it is scraped; each envelope's events are stamped in the order of its steps.
+  double c_capture_bytes = 0;
+  std::map<std::string, std::map<std::string, int64_t>> c_times;  // envelope → kind → time
+  for (const auto& event : collector.events()) {
+    if (event.actor() != "c") continue;
+    if (event.has_received()) {
+      c_capture_bytes += event.received().input().envelope_json().size();
+      c_times[event.envelope_id()]["received"] = event.time_ns();
+    }
+    if (event.has_runtime_result()) c_times[event.envelope_id()]["result"] = event.time_ns();
+    if (event.has_routed()) {
+      c_capture_bytes += event.routed().output().envelope_json().size();
+      c_times[event.envelope_id()]["routed"] = event.time_ns();
+    }
+  }
+  EXPECT_GT(c_capture_bytes, 0);
+  (void)c.Metrics();
+  EXPECT_EQ(testing::MetricValue(c.Metrics(), "meshtrace_sidecar_capture_bytes_total"),
+            c_capture_bytes);
+  ASSERT_EQ(c_times.size(), 6u);
+  for (const auto& [envelope, times] : c_times) {
+    ASSERT_EQ(times.size(), 3u) << envelope;
+    EXPECT_LE(times.at("received"), times.at("result")) << envelope;
+    EXPECT_LE(times.at("result"), times.at("routed")) << envelope;
+  }
   EXPECT_EQ(a.Stop(), 0);
   EXPECT_EQ(b.Stop(), 0);
   EXPECT_EQ(c.Stop(), 0);
