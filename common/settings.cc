@@ -1,7 +1,10 @@
 #include "common/settings.h"
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <sstream>
+
+#include "absl/strings/numbers.h"
 
 namespace meshtrace {
 
@@ -27,6 +30,30 @@ ParsedSettings ParseSettings(CLI::App& app, const std::vector<SettingSource>& se
     if (app.count(s.flag) > 0) result.values[s.key] = flags[s.key];
   }
   return result;
+}
+
+absl::Status BadSetting(const std::string& variable, const std::string& value,
+                        const std::string& accepts) {
+  return absl::InvalidArgumentError(variable + "='" + value + "' is not valid: " + accepts);
+}
+
+absl::StatusOr<bool> ParseBoolSetting(const std::string& variable, const std::string& value) {
+  std::string v = value;
+  for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no" || v.empty()) return false;
+  return BadSetting(variable, value, "expected true or false");
+}
+
+absl::StatusOr<size_t> ParseCountSetting(const std::string& variable, const std::string& value,
+                                         size_t min, size_t max) {
+  uint64_t n = 0;
+  if (!absl::SimpleAtoi(value, &n) || n < min || n > max) {
+    return BadSetting(
+        variable, value,
+        "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<size_t>(n);
 }
 
 }  // namespace meshtrace

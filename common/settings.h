@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace CLI {
 class App;
 }
@@ -30,5 +32,14 @@ struct ParsedSettings {
 ParsedSettings ParseSettings(CLI::App& app, const std::vector<SettingSource>& settings, int argc,
                              const char* const* argv,
                              const std::map<std::string, std::string>& env);
+
+// The one wording of a bad setting: "VAR='value' is not valid: <what it accepts>".
+absl::Status BadSetting(const std::string& variable, const std::string& value,
+                        const std::string& accepts);
+// true/1/yes or false/0/no/empty (any case).
+absl::StatusOr<bool> ParseBoolSetting(const std::string& variable, const std::string& value);
+// A whole number in [min, max].
+absl::StatusOr<size_t> ParseCountSetting(const std::string& variable, const std::string& value,
+                                         size_t min, size_t max);
 
 }  // namespace meshtrace

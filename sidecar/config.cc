@@ -3,7 +3,6 @@
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cstring>
-#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -49,42 +48,9 @@ constexpr Setting kSettings[] = {
     {"ASYA_METRICS_ADDR", "metrics listen address (default :8080)"},
     {"ASYA_METRICS_NAMESPACE", "metric name prefix (default asya_actor)"},
     {"ASYA_LOG_LEVEL", "debug, info, warn or error (default info)"},
-    {"MESHTRACE_COLLECTOR", "collector gRPC host:port; empty = no lifecycle events"},
-    {"MESHTRACE_API_TOKEN", "bearer token for the collector"},
-    {"MESHTRACE_COLLECTOR_CA", "PEM file of the CA that signed the collector's TLS certificate"},
-    {"MESHTRACE_CAPTURE", "payloads (default), metadata or none"},
-    {"MESHTRACE_CAPTURE_MAX_BYTES", "cap on each captured envelope (default 65536)"},
-    {"MESHTRACE_REDACT", "header names and $.paths to hash; 'allow:' prefix = allow-list"},
-    {"MESHTRACE_REDACT_KEY", "key of the redaction hash"},
-    {"MESHTRACE_EVENT_BUFFER", "lifecycle events buffered at most (default 65536)"},
-    {"MESHTRACE_EVENT_BUFFER_BYTES",
-     "bytes of lifecycle events buffered at most, e.g. 64MiB (default 32MiB, at least 1MiB)"},
     {"MESHTRACE_INVOKE_PIPELINE",
      "/invoke calls in flight, 1-16 (default 6); 1 = one at a time, as Asya's sidecar"},
 };
-
-absl::Status Bad(const std::string& var, const std::string& value, const std::string& accepts) {
-  return absl::InvalidArgumentError(var + "='" + value + "' is not valid: " + accepts);
-}
-
-absl::StatusOr<bool> ParseBool(const std::string& var, const std::string& value) {
-  std::string v = value;
-  for (char& c : v) c = static_cast<char>(std::tolower(c));
-  if (v == "true" || v == "1" || v == "yes") return true;
-  if (v == "false" || v == "0" || v == "no" || v.empty()) return false;
-  return Bad(var, value, "expected true or false");
-}
-
-absl::StatusOr<size_t> ParseCount(const std::string& var, const std::string& value, size_t min,
-                                  size_t max) {
-  uint64_t n = 0;
-  if (!absl::SimpleAtoi(value, &n) || n < min || n > max) {
-    return Bad(
-        var, value,
-        "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max));
-  }
-  return static_cast<size_t>(n);
-}
 
 // "key=value,key=value"; a value may hold a comma written as "\,".
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseProperties(
@@ -109,8 +75,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseProperties
                                 ? absl::string_view()
                                 : absl::StripAsciiWhitespace(trimmed.substr(0, eq));
     if (key.empty()) {
-      return Bad("ASYA_KAFKA_PROPERTIES", text,
-                 "expected key=value,key=value (write a comma inside a value as \\,)");
+      return BadSetting("ASYA_KAFKA_PROPERTIES", text,
+                        "expected key=value,key=value (write a comma inside a value as \\,)");
     }
     out.emplace_back(std::string(key),
                      std::string(absl::StripAsciiWhitespace(trimmed.substr(eq + 1))));
@@ -134,7 +100,7 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
   }
   if (auto* v = get("ASYA_TRANSPORT"); v != nullptr && !v->empty()) {
     if (*v != "kafka") {
-      return Bad("ASYA_TRANSPORT", *v, "meshtrace-sidecar supports only 'kafka'");
+      return BadSetting("ASYA_TRANSPORT", *v, "meshtrace-sidecar supports only 'kafka'");
     }
   }
   if (auto* v = get("ASYA_KAFKA_BROKERS"); v != nullptr && !v->empty()) c->kafka_brokers = *v;
@@ -145,7 +111,7 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
   }
   if (auto* v = get("ASYA_SOCKET_DIR"); v != nullptr && !v->empty()) c->socket_dir = *v;
   if (c->socket_path().size() >= 108) {
-    return Bad("ASYA_SOCKET_DIR", c->socket_dir, "the socket path must be under 108 bytes");
+    return BadSetting("ASYA_SOCKET_DIR", c->socket_dir, "the socket path must be under 108 bytes");
   }
   for (auto [var, field] : {std::pair{"ASYA_RESILIENCY_ACTOR_TIMEOUT", &c->actor_timeout},
                             std::pair{"ASYA_RUNTIME_READY_TIMEOUT", &c->ready_timeout}}) {
@@ -158,12 +124,12 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
   if (auto* v = get("ASYA_ACTOR_SINK"); v != nullptr && !v->empty()) c->sink = *v;
   if (auto* v = get("ASYA_ACTOR_SUMP"); v != nullptr && !v->empty()) c->sump = *v;
   if (auto* v = get("ASYA_IS_END_ACTOR")) {
-    auto b = ParseBool("ASYA_IS_END_ACTOR", *v);
+    auto b = ParseBoolSetting("ASYA_IS_END_ACTOR", *v);
     if (!b.ok()) return b.status();
     c->is_end_actor = *b;
   }
   if (auto* v = get("ASYA_METRICS_ENABLED"); v != nullptr && !v->empty()) {
-    auto b = ParseBool("ASYA_METRICS_ENABLED", *v);
+    auto b = ParseBoolSetting("ASYA_METRICS_ENABLED", *v);
     if (!b.ok()) return b.status();
     c->metrics_enabled = *b;
   }
@@ -172,14 +138,15 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     int port = 0;
     if (colon == std::string::npos || !absl::SimpleAtoi(v->substr(colon + 1), &port) || port < 0 ||
         port > 65535) {
-      return Bad("ASYA_METRICS_ADDR", *v, "expected [host]:port, e.g. :8080 or 127.0.0.1:9100");
+      return BadSetting("ASYA_METRICS_ADDR", *v,
+                        "expected [host]:port, e.g. :8080 or 127.0.0.1:9100");
     }
     c->metrics_addr = *v;
   }
   if (auto* v = get("ASYA_METRICS_NAMESPACE"); v != nullptr && !v->empty()) {
     for (char ch : *v) {
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') {
-        return Bad("ASYA_METRICS_NAMESPACE", *v, "letters, digits and '_' only");
+        return BadSetting("ASYA_METRICS_NAMESPACE", *v, "letters, digits and '_' only");
       }
     }
     c->metrics_namespace = *v;
@@ -188,68 +155,15 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     std::string l = *v;
     for (char& ch : l) ch = static_cast<char>(std::tolower(ch));
     if (l != "debug" && l != "info" && l != "warn" && l != "error") {
-      return Bad("ASYA_LOG_LEVEL", *v, "expected debug, info, warn or error");
+      return BadSetting("ASYA_LOG_LEVEL", *v, "expected debug, info, warn or error");
     }
     c->log_level = l;
   }
-  if (auto* v = get("MESHTRACE_COLLECTOR")) c->collector = *v;
-  if (auto* v = get("MESHTRACE_API_TOKEN")) c->collector_token = *v;
-  if (auto* v = get("MESHTRACE_COLLECTOR_CA"); v != nullptr && !v->empty()) {
-    std::ifstream in(*v);
-    std::stringstream pem;
-    pem << in.rdbuf();
-    if (!in || pem.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return Bad("MESHTRACE_COLLECTOR_CA", *v, "expected a readable PEM file of CA certificates");
-    }
-    c->collector_ca_pem = pem.str();
-  }
-  if (auto* v = get("MESHTRACE_CAPTURE"); v != nullptr && !v->empty()) {
-    if (*v == "payloads") {
-      c->capture = CaptureMode::kPayloads;
-    } else if (*v == "metadata") {
-      c->capture = CaptureMode::kMetadata;
-    } else if (*v == "none") {
-      c->capture = CaptureMode::kNone;
-    } else {
-      return Bad("MESHTRACE_CAPTURE", *v, "expected payloads, metadata or none");
-    }
-  }
-  if (auto* v = get("MESHTRACE_CAPTURE_MAX_BYTES"); v != nullptr && !v->empty()) {
-    auto n = ParseCount("MESHTRACE_CAPTURE_MAX_BYTES", *v, 256, 16u << 20);
-    if (!n.ok()) return n.status();
-    c->capture_max_bytes = *n;
-  }
-  if (auto* v = get("MESHTRACE_REDACT")) {
-    auto r = Redactor::Create(*v, "");
-    if (!r.ok()) return Bad("MESHTRACE_REDACT", *v, std::string(r.status().message()));
-    c->redact = *v;
-  }
-  if (auto* v = get("MESHTRACE_REDACT_KEY")) c->redact_key = *v;
-  if (auto* v = get("MESHTRACE_EVENT_BUFFER"); v != nullptr && !v->empty()) {
-    auto n = ParseCount("MESHTRACE_EVENT_BUFFER", *v, 1, 100'000'000);
-    if (!n.ok()) return n.status();
-    c->event_buffer = *n;
-  }
-  if (auto* v = get("MESHTRACE_EVENT_BUFFER_BYTES"); v != nullptr && !v->empty()) {
-    auto n = ParseByteSize(*v);
-    if (!n.ok() || *n < (1u << 20) || *n > (uint64_t{1} << 40)) {
-      return Bad("MESHTRACE_EVENT_BUFFER_BYTES", *v,
-                 "expected a size from 1MiB to 1TiB, such as 33554432, 64MiB or 1GiB");
-    }
-    c->event_buffer_bytes = static_cast<size_t>(*n);
-  }
+  if (auto s = events::ApplyEventSettings(values, &c->events); !s.ok()) return s;
   if (auto* v = get("MESHTRACE_INVOKE_PIPELINE"); v != nullptr && !v->empty()) {
-    auto n = ParseCount("MESHTRACE_INVOKE_PIPELINE", *v, 1, 16);
+    auto n = ParseCountSetting("MESHTRACE_INVOKE_PIPELINE", *v, 1, 16);
     if (!n.ok()) return n.status();
     c->invoke_pipeline = static_cast<int>(*n);
-  }
-  // An event carries at most one capture: a buffer smaller than two would drop every event
-  // with a capture near the cap.
-  if (c->event_buffer_bytes < 2 * c->capture_max_bytes) {
-    return absl::InvalidArgumentError("MESHTRACE_EVENT_BUFFER_BYTES (" +
-                                      std::to_string(c->event_buffer_bytes) +
-                                      ") must be at least twice MESHTRACE_CAPTURE_MAX_BYTES (" +
-                                      std::to_string(c->capture_max_bytes) + ")");
   }
   return absl::OkStatus();
 }
@@ -260,7 +174,7 @@ absl::StatusOr<absl::Duration> ParseGoDuration(const std::string& variable,
                                                const std::string& value) {
   absl::Duration d;
   if (!absl::ParseDuration(value, &d) || d <= absl::ZeroDuration()) {
-    return Bad(variable, value, "expected a positive Go duration such as 30s, 5m or 1h30m");
+    return BadSetting(variable, value, "expected a positive Go duration such as 30s, 5m or 1h30m");
   }
   return d;
 }
@@ -277,6 +191,9 @@ ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
   std::vector<SettingSource> settings;
   for (const Setting& s : kSettings) {
     settings.push_back({s.var, "--" + FlagName(s.var), s.var, s.help});
+  }
+  for (const events::EventSettingHelp& s : events::EventSettingsHelp()) {
+    settings.push_back({s.variable, "--" + FlagName(s.variable), s.variable, s.help});
   }
   ParsedSettings parsed = ParseSettings(app, settings, argc, argv, env);
   if (parsed.done) {

@@ -8,10 +8,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/environment.h"
+#include "events/event_settings.h"
 
 namespace meshtrace::sidecar {
 
-enum class CaptureMode { kPayloads, kMetadata, kNone };
+using events::CaptureMode;
 
 // Everything the sidecar is told (asya-protocol.md §4 names plus meshtrace's own). Each
 // setting comes from its environment variable or the matching flag (ASYA_ACTOR_NAME ->
@@ -33,15 +34,7 @@ struct SidecarConfig {
   std::string metrics_namespace = "asya_actor";
   std::string log_level = "info";
 
-  std::string collector;  // empty = no events
-  std::string collector_token;
-  std::string collector_ca_pem;  // MESHTRACE_COLLECTOR_CA's contents: TLS to the collector
-  CaptureMode capture = CaptureMode::kPayloads;
-  size_t capture_max_bytes = 65536;
-  std::string redact;
-  std::string redact_key;
-  size_t event_buffer = 65536;
-  size_t event_buffer_bytes = 32u << 20;
+  events::EventSettings events;  // MESHTRACE_COLLECTOR, _CAPTURE*, _REDACT*, _EVENT_BUFFER*
   // /invoke calls in flight (1-16). Above 1, the next envelopes' calls (connect + request) are
   // started while the runtime still works on the current one, in bursts of half the pipeline;
   // a single-threaded runtime still serves them one at a time, in order. 6 fits the listen

@@ -8,6 +8,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "events/event_emitter.h"
 
 namespace prometheus {
 class Registry;
@@ -24,10 +25,10 @@ namespace meshtrace::sidecar {
 // and buckets, under `ns_prefix`, default "asya_actor") plus meshtrace_sidecar_* for the event
 // pipeline. The per-envelope methods are called by the processing thread only; the event
 // methods and Render() from any thread.
-class SidecarMetrics {
+class SidecarMetrics : public events::EventMetrics {
  public:
   SidecarMetrics(std::string ns_prefix, std::string actor, std::string transport = "kafka");
-  ~SidecarMetrics();
+  ~SidecarMetrics() override;
 
   void Received(size_t bytes, absl::Duration receive_wait);
   void Processed(const std::string& status);
@@ -39,10 +40,10 @@ class SidecarMetrics {
   void RuntimeError(const std::string& error_type);
   void SetActive(int64_t n);
 
-  void EventsEmitted(uint64_t n);
-  void EventsDropped(const std::string& reason, uint64_t n);
-  void EventQueueDepth(int64_t n);
-  void CaptureBytes(uint64_t n);  // from one thread (the processing loop)
+  void EventsEmitted(uint64_t n) override;
+  void EventsDropped(const std::string& reason, uint64_t n) override;
+  void EventQueueDepth(int64_t n) override;
+  void CaptureBytes(uint64_t n) override;  // from one thread (the processing loop)
 
   // The Prometheus text exposition of every metric.
   std::string Render() const;

@@ -17,10 +17,9 @@
 #include "common/signals.h"
 #include "common/topics.h"
 #include "common/trace_identity.h"
+#include "events/event_writer.h"
 #include "meshtrace/v1/events.pb.h"
-#include "sidecar/event_emitter.h"
 #include "sidecar/kafka_queue.h"
-#include "sidecar/proto_writer.h"
 #include "sidecar/router.h"
 
 namespace meshtrace::sidecar {
@@ -32,153 +31,36 @@ bool FileExists(const std::string& path) {
 }
 
 using Event = v1::LifecycleEvent;
-
-// W is a ProtoWriter or a ProtoSizer: each event is sized, then written straight into its batch.
-template <typename W>
-void WriteRoute(const Route& route, int field, W& w) {
-  const size_t m = w.Begin(field);
-  w.Strings(v1::Route::kPrevFieldNumber, route.prev);
-  w.String(v1::Route::kCurrFieldNumber, route.curr);
-  w.Strings(v1::Route::kNextFieldNumber, route.next);
-  w.End(m);
-}
-
-template <typename W>
-void WriteError(const RuntimeError& error, int field, W& w) {
-  using E = v1::ErrorInfo;
-  const size_t m = w.Begin(field);
-  w.String(E::kCodeFieldNumber, error.code);
-  w.String(E::kTypeFieldNumber, error.type);
-  w.Strings(E::kMroFieldNumber, error.mro);
-  w.String(E::kMessageFieldNumber, error.message);
-  w.String(E::kTracebackFieldNumber, error.traceback);
-  w.End(m);
-}
+using events::EventWriter;
+using Capture = EventWriter::Capture;
 
 }  // namespace
 
 struct SidecarApp::Impl {
-  Impl(const SidecarConfig& config, SidecarMetrics* metrics)
+  Impl(const SidecarConfig& config, SidecarMetrics* metrics, Redactor redactor)
       : config(config),
         metrics(metrics),
         router(RouterConfig{config.actor, config.ns, config.sink, config.sump}, Clock::Real()),
-        source_id((config.pod.empty() ? config.actor : config.pod) + "/" +
-                  std::to_string(getpid()) + "-" +
-                  std::to_string(absl::ToUnixNanos(absl::Now()) % 1000000007)) {
-    auto r = Redactor::Create(config.redact, config.redact_key);
-    if (r.ok()) redactor = *std::move(r);
-  }
+        writer(
+            events::EventSource{events::NewSourceId(config.pod.empty() ? config.actor : config.pod),
+                                config.actor, config.pod, events::Observer::kSidecar},
+            config.events, std::move(redactor), metrics,
+            config.events.enabled()
+                ? events::NewGrpcEventEmitter(config.events.emitter_options(), metrics)
+                : nullptr) {}
 
   const SidecarConfig& config;
   SidecarMetrics* metrics;
   Router router;
-  Redactor redactor;
-  std::string source_id;
-  uint64_t sequence = 0;
-  std::unique_ptr<EventEmitter> emitter;
+  EventWriter writer;
   std::unique_ptr<RuntimeClient> runtime;
   std::unique_ptr<KafkaQueue> queue;
   httplib::Server http;
   std::thread http_thread;
 
-  bool events() const { return emitter != nullptr; }
-
-  // An event's header is its process's fields (source, actor, pod), its envelope's (trace id,
-  // envelope and parent ids, route), then its sequence number and time. The first two parts
-  // are encoded once, each the same for many events (an envelope has three or more), and
-  // copied into each event as bytes; protobuf takes fields in any order.
-  std::string ProcessFields() const {
-    return Encode([&](auto& w) {
-      w.String(Event::kSourceIdFieldNumber, source_id);
-      w.String(Event::kActorFieldNumber, config.actor);
-      w.String(Event::kPodFieldNumber, config.pod);
-    });
-  }
-  const std::string process_fields = ProcessFields();
-  // The envelope's part (`envelope` may be null: a message that was not an envelope).
+  bool events() const { return writer.enabled(); }
   static std::string EnvelopeFields(const std::string& trace_id, const Envelope* envelope) {
-    return Encode([&](auto& w) {
-      w.String(Event::kTraceIdFieldNumber, trace_id);
-      if (envelope == nullptr) return;
-      w.String(Event::kEnvelopeIdFieldNumber, envelope->id);
-      if (envelope->parent_id) w.String(Event::kParentIdFieldNumber, *envelope->parent_id);
-      WriteRoute(envelope->route, Event::kRouteFieldNumber, w);
-    });
-  }
-  template <typename Fields>
-  static std::string Encode(const Fields& fields) {
-    ProtoSizer sizer;
-    fields(sizer);
-    std::string out(sizer.size(), '\0');
-    ProtoWriter w(out.data(), out.data() + out.size(), &sizer.lengths());
-    fields(w);
-    return out;
-  }
-
-  // Emits an event of time `when`: the header with `envelope_fields` (EnvelopeFields), then what
-  // `body(w)` writes. It is sized first, then the emitter has it written into the open batch: no
-  // nested length is moved and each capture byte is copied once. `when` is a time the envelope
-  // path read anyway (intake, the reply's end, the send), not a clock read of its own.
-  ProtoSizer sizer;
-  template <typename Body>
-  void EmitEvent(std::string_view envelope_fields, absl::Time when, const Body& body) {
-    const uint64_t seq = ++sequence;
-    const int64_t time_ns = absl::ToUnixNanos(when);
-    auto event = [&](auto& w) {
-      w.Encoded(process_fields);
-      w.Encoded(envelope_fields);
-      w.Varint(Event::kSequenceFieldNumber, seq);
-      w.Int(Event::kTimeNsFieldNumber, time_ns);
-      body(w);
-    };
-    sizer.Clear();
-    event(sizer);
-    emitter->Emit(sizer.size(), [&](char* out) {
-      ProtoWriter w(out, out + sizer.size(), &sizer.lengths());
-      event(w);
-      // Short of the end, or cut at it (more was due): a sizing bug, and the event is dropped.
-      return w.overflowed() ? sizer.size() + 1 : static_cast<size_t>(w.position() - out);
-    });
-  }
-
-  // The capture of an envelope per MESHTRACE_CAPTURE (redacted, then capped). `json` is the
-  // envelope as it was on the wire; a rewritten one (metadata, redaction) is held here.
-  struct Capture {
-    std::string_view original;
-    std::string rewritten;
-    bool use_rewritten = false;
-    bool payload_omitted = false;
-    std::vector<std::string> redacted;
-    std::string_view json() const { return use_rewritten ? rewritten : original; }
-  };
-  void PrepareCapture(std::string_view json, const Envelope* parsed, Capture* c) {
-    c->original = json;
-    if (config.capture == CaptureMode::kMetadata && parsed != nullptr) {
-      Envelope copy = *parsed;
-      copy.payload_json = "null";
-      c->rewritten =
-          SerializeEnvelope(redactor.enabled() ? redactor.Apply(copy, &c->redacted) : copy);
-      c->use_rewritten = true;
-      c->payload_omitted = true;
-    } else if (redactor.enabled() && parsed != nullptr) {
-      c->rewritten = SerializeEnvelope(redactor.Apply(*parsed, &c->redacted));
-      c->use_rewritten = true;
-    }
-    metrics->CaptureBytes(std::min(c->json().size(), config.capture_max_bytes));
-  }
-  // Writes it as the Capture message `field`.
-  template <typename W>
-  void WriteCapture(const Capture& c, int field, W& w) const {
-    const std::string_view json = c.json();
-    const std::string_view kept = json.substr(0, config.capture_max_bytes);
-    using C = v1::Capture;
-    const size_t m = w.Begin(field);
-    w.String(C::kEnvelopeJsonFieldNumber, kept);
-    w.Varint(C::kOriginalSizeFieldNumber, json.size());
-    w.Bool(C::kTruncatedFieldNumber, kept.size() < json.size());
-    w.Bool(C::kPayloadOmittedFieldNumber, c.payload_omitted);
-    w.Strings(C::kRedactedFieldsFieldNumber, c.redacted);
-    w.End(m);
+    return EventWriter::EnvelopeFields(trace_id, envelope);
   }
 
   void LogEnvelope(LogLevel level, const std::string& msg, const std::string& trace_id,
@@ -204,19 +86,19 @@ struct SidecarApp::Impl {
                     json.size(), absl::Now() - start);
       if (events()) {
         using R = v1::Routed;
-        const bool capture = config.capture != CaptureMode::kNone;
+        const bool capture = writer.capturing();
         Capture output;
-        if (capture) PrepareCapture(json, &out.envelope, &output);
+        if (capture) writer.PrepareCapture(json, &out.envelope, &output);
         const std::string own_fields =
             accepted != nullptr ? std::string() : EnvelopeFields(trace_id, &out.envelope);
-        EmitEvent(accepted != nullptr ? accepted->event_fields : own_fields, start, [&](auto& w) {
+        writer.Emit(accepted != nullptr ? accepted->event_fields : own_fields, start, [&](auto& w) {
           const size_t body = w.Begin(Event::kRoutedFieldNumber);
           w.String(R::kEnvelopeIdFieldNumber, out.envelope.id);
           if (out.envelope.parent_id) w.String(R::kParentIdFieldNumber, *out.envelope.parent_id);
           w.String(R::kDestinationFieldNumber, out.topic);
           w.String(R::kMessageTypeFieldNumber, out.message_type);
           w.String(R::kToActorFieldNumber, out.to_actor);
-          if (capture) WriteCapture(output, R::kOutputFieldNumber, w);
+          if (capture) writer.WriteCapture(output, R::kOutputFieldNumber, w);
           w.String(R::kPhaseFieldNumber, out.phase);
           w.String(R::kReasonFieldNumber, out.reason);
           w.End(body);
@@ -235,7 +117,7 @@ struct SidecarApp::Impl {
   void EmitRuntimeResult(const Accepted& accepted, const RuntimeReply& reply, absl::Time ended) {
     if (!events()) return;
     using R = v1::RuntimeResult;
-    EmitEvent(accepted.event_fields, ended, [&](auto& w) {
+    writer.Emit(accepted.event_fields, ended, [&](auto& w) {
       const size_t body = w.Begin(Event::kRuntimeResultFieldNumber);
       w.Int(R::kHttpStatusFieldNumber, reply.http_status);
       w.Int(R::kDurationNsFieldNumber, absl::ToInt64Nanoseconds(reply.duration));
@@ -250,18 +132,18 @@ struct SidecarApp::Impl {
                     absl::Time taken) {
     if (!events()) return;
     using R = v1::Received;
-    const bool capture = config.capture != CaptureMode::kNone;
+    const bool capture = writer.capturing();
     Capture input;
-    if (capture) PrepareCapture(message.value, &accepted.envelope, &input);
+    if (capture) writer.PrepareCapture(message.value, &accepted.envelope, &input);
     const std::optional<std::string> replay = accepted.envelope.headers.GetString(kReplayHeader);
-    EmitEvent(accepted.event_fields, taken, [&](auto& w) {
+    writer.Emit(accepted.event_fields, taken, [&](auto& w) {
       const size_t body = w.Begin(Event::kReceivedFieldNumber);
       w.String(R::kTopicFieldNumber, message.topic);
       w.Int(R::kPartitionFieldNumber, message.partition);
       w.Int(R::kOffsetFieldNumber, message.offset);
       w.Int(R::kAttemptFieldNumber, accepted.status.attempt);
       w.String(R::kStatusJsonFieldNumber, accepted.incoming_status_json);
-      if (capture) WriteCapture(input, R::kInputFieldNumber, w);
+      if (capture) writer.WriteCapture(input, R::kInputFieldNumber, w);
       w.Int(R::kQueueEnqueuedNsFieldNumber, message.timestamp_ms * 1'000'000);
       if (replay) w.String(R::kReplayIdFieldNumber, *replay);
       w.End(body);
@@ -274,8 +156,8 @@ struct SidecarApp::Impl {
     using R = v1::Rejected;
     const Envelope* e = decision.outgoing.empty() ? nullptr : &decision.outgoing[0].envelope;
     const std::string_view raw =
-        std::string_view(message.value).substr(0, config.capture_max_bytes);
-    EmitEvent(EnvelopeFields(trace_id, e), taken, [&](auto& w) {
+        std::string_view(message.value).substr(0, writer.capture_max_bytes());
+    writer.Emit(EnvelopeFields(trace_id, e), taken, [&](auto& w) {
       const size_t body = w.Begin(Event::kRejectedFieldNumber);
       w.String(R::kReasonFieldNumber, decision.failed_reason);
       w.String(R::kMessageFieldNumber, decision.summary);
@@ -298,7 +180,7 @@ struct SidecarApp::Impl {
       const StatusError& e = *accepted.status.error;
       error = RuntimeError{"", e.type, e.mro, e.message, e.traceback};
     }
-    EmitEvent(accepted.event_fields, absl::Now(), [&](auto& w) {
+    writer.Emit(accepted.event_fields, absl::Now(), [&](auto& w) {
       const size_t body = w.Begin(Event::kTerminatedFieldNumber);
       w.String(T::kPhaseFieldNumber, phase);
       w.String(T::kReasonFieldNumber, reason);
@@ -418,10 +300,18 @@ struct SidecarApp::Impl {
   }
 };
 
+namespace {
+absl::StatusOr<Redactor> RedactorFor(const events::EventSettings& settings) {
+  return Redactor::Create(settings.redact, settings.redact_key);
+}
+}  // namespace
+
 SidecarApp::SidecarApp(SidecarConfig config)
     : config_(std::move(config)),
       metrics_(std::make_unique<SidecarMetrics>(config_.metrics_namespace, config_.actor)),
-      impl_(std::make_unique<Impl>(config_, metrics_.get())) {}
+      redactor_status_(RedactorFor(config_.events).status()),
+      impl_(std::make_unique<Impl>(config_, metrics_.get(),
+                                   RedactorFor(config_.events).value_or(Redactor()))) {}
 
 SidecarApp::~SidecarApp() {
   Stop();
@@ -435,6 +325,10 @@ void SidecarApp::Stop() { stop_.store(true); }
 
 int SidecarApp::Run() {
   Impl& s = *impl_;
+  if (!redactor_status_.ok()) {  // redaction asked for and impossible: fail closed
+    Log(LogLevel::kError, "MESHTRACE_REDACT: " + std::string(redactor_status_.message()));
+    return 2;
+  }
   if (config_.metrics_enabled) {
     s.http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics_->Render(), "text/plain; version=0.0.4; charset=utf-8");
@@ -464,16 +358,6 @@ int SidecarApp::Run() {
     metrics_port_ = port;
     s.http_thread = std::thread([&s] { s.http.listen_after_bind(); });
   }
-  if (!config_.collector.empty()) {
-    EmitterOptions options;
-    options.collector = config_.collector;
-    options.token = config_.collector_token;
-    options.tls_ca_pem = config_.collector_ca_pem;
-    options.buffer_events = config_.event_buffer;
-    options.buffer_bytes = config_.event_buffer_bytes;
-    s.emitter = NewGrpcEventEmitter(options, metrics_.get());
-  }
-
   // Wait for the runtime: the ready file, then a successful /healthz.
   s.runtime = NewUdsRuntimeClient(config_.socket_path());
   const absl::Time ready_deadline = absl::Now() + config_.ready_timeout;
@@ -501,7 +385,7 @@ int SidecarApp::Run() {
           config_.socket_path() +
           (config_.metrics_enabled ? "; metrics on port " + std::to_string(metrics_port_.load())
                                    : "") +
-          (config_.collector.empty() ? "; events off" : "; events to " + config_.collector),
+          (config_.events.enabled() ? "; events to " + config_.events.collector : "; events off"),
       {{"actor", config_.actor}});
   started_.Notify();
 
@@ -552,7 +436,7 @@ int SidecarApp::Run() {
     exit_code = 1;
   }
   s.queue->Close();
-  if (s.emitter) s.emitter->Stop(absl::Seconds(5));
+  if (s.writer.emitter() != nullptr) s.writer.emitter()->Stop(absl::Seconds(5));
   Log(LogLevel::kInfo, "stopped", {{"actor", config_.actor}});
   return exit_code;
 }

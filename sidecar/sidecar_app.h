@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "sidecar/config.h"
 #include "sidecar/metrics.h"
@@ -18,8 +19,9 @@ class SidecarApp {
   ~SidecarApp();
 
   // Returns the process exit code: 0 after Stop() (in-flight work drained and committed),
-  // 1 on a fatal error: runtime never ready, Kafka unusable, a delivery failure, or a runtime
-  // timeout (after the error envelope was delivered: crash-on-timeout).
+  // 2 when the redaction settings cannot be applied, 1 on a fatal error: runtime never ready, Kafka
+  // unusable, a delivery failure, or a runtime timeout (after the error envelope was delivered:
+  // crash-on-timeout).
   int Run();
   void Stop();
 
@@ -32,6 +34,7 @@ class SidecarApp {
   struct Impl;
   SidecarConfig config_;
   std::unique_ptr<SidecarMetrics> metrics_;
+  absl::Status redactor_status_;  // Run() refuses to start unless OK
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> stop_{false};
   std::atomic<int> metrics_port_{0};

@@ -147,9 +147,12 @@ class ChartTest(unittest.TestCase):
         pod = deploy["spec"]["template"]["spec"]
         sidecar = next(c for c in pod["containers"] if c["name"] == "meshtrace-sidecar")
         names = {e["name"] for e in sidecar["env"]}
-        # Every setting the sidecar reads (sidecar/config.cc).
-        with open(os.path.join(ROOT, "sidecar/config.cc")) as f:
-            settings = set(re.findall(r'\{"((?:ASYA|MESHTRACE)_[A-Z_]+)", "', f.read()))
+        # Every setting the sidecar reads (sidecar/config.cc, and the event settings it shares
+        # with the tap in events/event_settings.cc).
+        settings = set()
+        for source in ("sidecar/config.cc", "events/event_settings.cc"):
+            with open(os.path.join(ROOT, source)) as f:
+                settings |= set(re.findall(r'\{"((?:ASYA|MESHTRACE)_[A-Z_]+)", "', f.read()))
         self.assertTrue(settings)
         self.assertEqual(settings - names, set())
         env = {e["name"]: e.get("value") for e in sidecar["env"]}
@@ -191,6 +194,12 @@ class ChartTest(unittest.TestCase):
             r = run([HELM, "template", "rel", CHART, "--set", bad], check=False)
             self.assertNotEqual(r.returncode, 0, bad)
             self.assertIn(named, r.stderr, bad)
+
+    def test_redaction_without_a_key_is_refused(self):
+        r = run([HELM, "template", "rel", CHART, "--set", "examples.actor.enabled=true",
+                 "--set", "sidecar.redact=$.payload.card"], check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("sidecar.redactKey.secretName", r.stderr)
 
     def test_yamllint_on_rendered_manifests(self):
         config = "{extends: relaxed, rules: {line-length: disable, document-start: disable}}"

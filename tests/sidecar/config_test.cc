@@ -25,11 +25,11 @@ TEST(SidecarConfigTest, DefaultsFollowAsya) {
   EXPECT_TRUE(c.metrics_enabled);
   EXPECT_EQ(c.metrics_addr, ":8080");
   EXPECT_EQ(c.metrics_namespace, "asya_actor");
-  EXPECT_EQ(c.collector, "");
-  EXPECT_EQ(c.capture, CaptureMode::kPayloads);
-  EXPECT_EQ(c.capture_max_bytes, 65536u);
-  EXPECT_EQ(c.event_buffer, 65536u);
-  EXPECT_EQ(c.event_buffer_bytes, 32u << 20);
+  EXPECT_EQ(c.events.collector, "");
+  EXPECT_EQ(c.events.capture, CaptureMode::kPayloads);
+  EXPECT_EQ(c.events.capture_max_bytes, 65536u);
+  EXPECT_EQ(c.events.buffer_events, 65536u);
+  EXPECT_EQ(c.events.buffer_bytes, 32u << 20);
 }
 
 TEST(SidecarConfigTest, FlagsWinOverEnvironment) {
@@ -41,7 +41,7 @@ TEST(SidecarConfigTest, FlagsWinOverEnvironment) {
             {"HOSTNAME", "pod-7"}});
   ASSERT_EQ(r.exit_code, 0) << r.message;
   EXPECT_EQ(r.config.actor, "b");
-  EXPECT_EQ(r.config.capture, CaptureMode::kMetadata);
+  EXPECT_EQ(r.config.events.capture, CaptureMode::kMetadata);
   EXPECT_EQ(r.config.actor_timeout, absl::Minutes(90));
   EXPECT_TRUE(r.config.is_end_actor);
   EXPECT_EQ(r.config.pod, "pod-7");
@@ -82,11 +82,11 @@ TEST(SidecarConfigTest, EventBufferBytesTakesSizesWithUnits) {
            {"64MiB", 64u << 20}, {"1gib", 1u << 30}, {"2000000", 2'000'000}, {"5MB", 5'000'000}}) {
     ConfigResult r = Load({}, {{"ASYA_ACTOR_NAME", "a"}, {"MESHTRACE_EVENT_BUFFER_BYTES", value}});
     ASSERT_EQ(r.exit_code, 0) << r.message;
-    EXPECT_EQ(r.config.event_buffer_bytes, bytes) << value;
+    EXPECT_EQ(r.config.events.buffer_bytes, bytes) << value;
   }
   ConfigResult flag = Load({"--event-buffer-bytes", "8MiB"}, {{"ASYA_ACTOR_NAME", "a"}});
   ASSERT_EQ(flag.exit_code, 0) << flag.message;
-  EXPECT_EQ(flag.config.event_buffer_bytes, 8u << 20);
+  EXPECT_EQ(flag.config.events.buffer_bytes, 8u << 20);
 }
 
 TEST(SidecarConfigTest, EventBufferBytesMustHoldTwoCapturesAtTheCap) {

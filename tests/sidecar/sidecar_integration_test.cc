@@ -252,10 +252,14 @@ TEST_F(SidecarIntegrationTest, ChainFanOutFailuresAndRejectsAreRoutedCountedAndR
 // payload (and redacted too); the envelopes routed onward are not redacted.
 TEST_F(SidecarIntegrationTest, CapturesAreRedactedOrCutToMetadataBeforeTheyAreSent) {
   testing::CollectorStub collector;
-  auto redact = [](sidecar::SidecarConfig* c) { c->redact = "$.payload.card,Authorization"; };
+  auto redact = [](sidecar::SidecarConfig* c) {
+    c->events.redact = "$.payload.card,Authorization";
+    c->events.redact_key = "a-test-key-of-16+bytes";
+  };
   auto metadata = [](sidecar::SidecarConfig* c) {
-    c->capture = CaptureMode::kMetadata;
-    c->redact = "Authorization";
+    c->events.capture = CaptureMode::kMetadata;
+    c->events.redact = "Authorization";
+    c->events.redact_key = "a-test-key-of-16+bytes";
   };
   testing::MeshActor a(kBin, "a", brokers(), collector.address(), {"--handler", "echo"}, false, "",
                        {}, redact);

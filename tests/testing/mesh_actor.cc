@@ -25,9 +25,9 @@ MeshActor::MeshActor(const std::string& bin_dir, const std::string& name,
   config.kafka_brokers = brokers;
   config.socket_dir = dir_.path();
   config.metrics_addr = "127.0.0.1:0";
-  config.collector = collector;
+  config.events.collector = collector;
   config.is_end_actor = end_actor;
-  config.collector_ca_pem = collector_ca_pem;
+  config.events.ca_pem = collector_ca_pem;
   config.ready_timeout = absl::Seconds(10);
   config.kafka_properties = std::move(kafka_properties);
   if (configure) configure(&config);

@@ -46,6 +46,9 @@ dependency: .Values.meshtrace; default root.Values).
     - {name: MESHTRACE_COLLECTOR_CA, value: {{ ternary "/etc/meshtrace/collector-ca/ca.crt" "" (ne $s.collectorCA.secretName "") | quote }}}
     - {name: MESHTRACE_CAPTURE, value: {{ $s.capture | quote }}}
     - {name: MESHTRACE_CAPTURE_MAX_BYTES, value: {{ $s.captureMaxBytes | quote }}}
+    {{- if and $s.redact (not $s.redactKey.secretName) }}
+    {{- fail "sidecar.redact needs sidecar.redactKey.secretName: redaction without a secret key can be reversed by enumeration" }}
+    {{- end }}
     - {name: MESHTRACE_REDACT, value: {{ $s.redact | quote }}}
     {{- if $s.redactKey.secretName }}
     - name: MESHTRACE_REDACT_KEY

@@ -8,9 +8,20 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
-#include "sidecar/metrics.h"
 
-namespace meshtrace::sidecar {
+namespace meshtrace::events {
+
+// Where the event pipeline counts what it did: the sidecar and the tap each export these under
+// their own metric names. Thread-safe: called from the emitter's threads and the caller's.
+class EventMetrics {
+ public:
+  virtual ~EventMetrics() = default;
+  virtual void EventsEmitted(uint64_t n) = 0;
+  virtual void EventsDropped(const std::string& reason, uint64_t n) = 0;
+  virtual void EventQueueDepth(int64_t n) = 0;
+  // Bytes of captures put into events (from one thread: the one that builds the events).
+  virtual void CaptureBytes(uint64_t n) = 0;
+};
 
 struct EmitterOptions {
   std::string collector;         // gRPC host:port
@@ -35,7 +46,7 @@ struct EmitterOptions {
 // encoded into a bounded buffer that a sender thread drains into `Collector.Ingest` batches;
 // batches stay buffered until acknowledged and are resent after a reconnect (the collector drops
 // duplicates). When the buffer is full (buffer_events events or buffer_bytes bytes), new events
-// are dropped and counted (meshtrace_sidecar_events_dropped_total{reason="buffer_full"}).
+// are dropped and counted (the `buffer_full` reason of EventMetrics::EventsDropped).
 // Thread-safe.
 class EventEmitter {
  public:
@@ -59,6 +70,6 @@ class EventEmitter {
 };
 
 std::unique_ptr<EventEmitter> NewGrpcEventEmitter(const EmitterOptions& options,
-                                                  SidecarMetrics* metrics);
+                                                  EventMetrics* metrics);
 
-}  // namespace meshtrace::sidecar
+}  // namespace meshtrace::events

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace meshtrace::sidecar {
+namespace meshtrace::events {
 
 // The bytes protobuf's varint encoding of `value` takes (1 to 10).
 constexpr size_t VarintSize(uint64_t value) { return (std::bit_width(value | 1) + 6) / 7; }
@@ -148,4 +148,4 @@ class ProtoSizer {
   std::vector<size_t> lengths_;
 };
 
-}  // namespace meshtrace::sidecar
+}  // namespace meshtrace::events

@@ -1,11 +1,11 @@
 // ProtoWriter's bytes against protobuf's own serialiser for the same messages.
-#include "sidecar/proto_writer.h"
+#include "events/proto_writer.h"
 
 #include <gtest/gtest.h>
 
 #include "meshtrace/v1/events.pb.h"
 
-namespace meshtrace::sidecar {
+namespace meshtrace::events {
 namespace {
 
 using Event = v1::LifecycleEvent;
@@ -176,4 +176,4 @@ TEST(ProtoWriterTest, EncodedFieldsAreCopiedAsTheyAreAndParseInAnyOrder) {
 }
 
 }  // namespace
-}  // namespace meshtrace::sidecar
+}  // namespace meshtrace::events

@@ -1,4 +1,4 @@
-#include "sidecar/event_emitter.h"
+#include "events/event_emitter.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -11,7 +11,7 @@
 #include "common/log.h"
 #include "meshtrace/v1/collector.grpc.pb.h"
 
-namespace meshtrace::sidecar {
+namespace meshtrace::events {
 namespace {
 
 constexpr size_t kMaxBatchesInFlight = 64;
@@ -78,7 +78,7 @@ using BatchPtr = std::shared_ptr<Batch>;
 
 class GrpcEventEmitter : public EventEmitter {
  public:
-  GrpcEventEmitter(const EmitterOptions& options, SidecarMetrics* metrics)
+  GrpcEventEmitter(const EmitterOptions& options, EventMetrics* metrics)
       : options_(options), metrics_(metrics) {
     std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
     if (!options_.tls_ca_pem.empty()) {
@@ -304,7 +304,7 @@ class GrpcEventEmitter : public EventEmitter {
   }
 
   const EmitterOptions options_;
-  SidecarMetrics* const metrics_;
+  EventMetrics* const metrics_;
   std::shared_ptr<grpc::Channel> channel_;
 
   mutable absl::Mutex mu_;
@@ -326,8 +326,8 @@ class GrpcEventEmitter : public EventEmitter {
 }  // namespace
 
 std::unique_ptr<EventEmitter> NewGrpcEventEmitter(const EmitterOptions& options,
-                                                  SidecarMetrics* metrics) {
+                                                  EventMetrics* metrics) {
   return std::make_unique<GrpcEventEmitter>(options, metrics);
 }
 
-}  // namespace meshtrace::sidecar
+}  // namespace meshtrace::events
