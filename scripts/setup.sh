@@ -12,7 +12,7 @@ APT_PACKAGES=(
   clang clang-format clang-tidy libclang-rt-14-dev
   kcat prometheus yamllint
   python3-grpcio python3-protobuf python3-kubernetes python3-yaml
-  libsimdjson-dev libssl-dev libjemalloc-dev liblz4-dev
+  libsimdjson-dev libssl-dev libjemalloc-dev liblz4-dev libhttp-parser-dev
   chromium unzip
 )
 
