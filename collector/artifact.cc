@@ -117,6 +117,7 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
     hop->set_attempt(static_cast<int>(list.size()));
     *hop->mutable_route() = e.route();
     hop->set_received_at_ns(corrected(e));
+    hop->set_observed_by_tap(e.observer() == v1::OBSERVER_TAP);
     return *hop;
   };
   auto hop_for = [&](const v1::LifecycleEvent& e) -> v1::Hop& {
@@ -170,6 +171,7 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
         *out->mutable_envelope() = r.output();
         out->set_phase(r.phase());
         out->set_reason(r.reason());
+        out->set_inferred(r.inferred());
         const std::string key = NodeKey(r.envelope_id(), r.to_actor());
         if (!sent_at.contains(key)) sent_at[key] = corrected(e);
         v1::Edge* edge = a.add_edges();
@@ -245,6 +247,15 @@ v1::TraceArtifact BuildArtifact(const std::string& trace_id, const std::vector<S
                                  " received at ", TimeText(b.at_ns), ", never routed onward"),
                     b.from_actor, b.to_actor, b.envelope_id, "", b.at_ns);
     }
+  }
+  for (const OpenBranch& b : ev.unobserved) {
+    *a.add_anomalies() = MakeAnomaly(
+        v1::Anomaly::KIND_UNOBSERVED,
+        absl::StrCat("not observed beyond ", b.from_actor, ": ",
+                     b.child ? "a fan-out child of envelope " : "envelope ", b.envelope_id,
+                     " went on to ", b.to_actor, " at ", TimeText(b.at_ns),
+                     " (per the runtime's reply); no tap or sidecar reported it there"),
+        b.from_actor, b.to_actor, b.envelope_id, "", b.at_ns);
   }
   if (ev.verdict == v1::VERDICT_PARTIAL || ev.verdict == v1::VERDICT_STALLED) {
     for (const MissingUpstream& m : ev.missing_upstream) {
@@ -327,6 +338,7 @@ nlohmann::json HopJson(const v1::Hop& h) {
                       {"frame_count", h.frame_count()},
                       {"timed_out", h.timed_out()},
                       {"rejected", h.rejected()},
+                      {"observed_by", h.observed_by_tap() ? "tap" : "sidecar"},
                       {"input", CaptureJson(h.input())}};
   if (h.rejected()) j["reject_reason"] = h.reject_reason();
   if (!h.replay_id().empty()) j["replay_id"] = h.replay_id();
@@ -351,6 +363,7 @@ nlohmann::json HopJson(const v1::Hop& h) {
                        {"to_actor", o.to_actor()},
                        {"phase", o.phase()},
                        {"reason", o.reason()},
+                       {"inferred", o.inferred()},
                        {"envelope", CaptureJson(o.envelope())}});
   }
   j["outputs"] = std::move(outputs);
@@ -359,8 +372,9 @@ nlohmann::json HopJson(const v1::Hop& h) {
 }
 
 nlohmann::json ArtifactJson(const v1::TraceArtifact& a) {
-  static const char* const kKinds[] = {"unknown",    "stalled",  "partial",        "clock_skew",
-                                       "redelivery", "rejected", "runtime_timeout"};
+  static const char* const kKinds[] = {"unknown",  "stalled",         "partial",
+                                       "clock_skew", "redelivery",    "rejected",
+                                       "runtime_timeout", "unobserved"};
   nlohmann::json hops = nlohmann::json::array();
   for (const v1::Hop& h : a.hops()) hops.push_back(HopJson(h));
   nlohmann::json edges = nlohmann::json::array();
@@ -375,7 +389,7 @@ nlohmann::json ArtifactJson(const v1::TraceArtifact& a) {
   nlohmann::json anomalies = nlohmann::json::array();
   for (const v1::Anomaly& x : a.anomalies()) {
     const int k = static_cast<int>(x.kind());
-    anomalies.push_back({{"kind", k >= 0 && k < 7 ? kKinds[k] : "unknown"},
+    anomalies.push_back({{"kind", k >= 0 && k < 8 ? kKinds[k] : "unknown"},
                          {"message", x.message()},
                          {"from_actor", x.from_actor()},
                          {"to_actor", x.to_actor()},

@@ -123,12 +123,30 @@ void Tree(const v1::TraceArtifact& a, std::string* out) {
   // Children of a hop: the hops that received one of its outputs.
   absl::flat_hash_map<std::string, std::vector<const v1::Hop*>> at;  // envelope\0actor → hops
   for (const v1::Hop& h : a.hops()) at[h.envelope_id() + '\0' + h.actor()].push_back(&h);
+  // A tap reports a fan-out child's send without its id: the child is known by its parent.
+  absl::flat_hash_map<std::string, std::vector<const v1::Hop*>> by_parent;  // parent\0actor
+  for (const v1::Hop& h : a.hops()) {
+    if (!h.parent_id().empty()) by_parent[h.parent_id() + '\0' + h.actor()].push_back(&h);
+  }
+  // The hops that received output `i` of hop `h`.
+  auto receivers = [&](const v1::Hop& h, int i) -> std::vector<const v1::Hop*> {
+    const v1::HopOutput& o = h.outputs(i);
+    if (!o.envelope_id().empty()) {
+      auto it = at.find(o.envelope_id() + '\0' + o.to_actor());
+      return it == at.end() ? std::vector<const v1::Hop*>() : it->second;
+    }
+    int nth = 0;  // the how-many-th id-less output to this actor
+    for (int j = 0; j < i; ++j) {
+      nth += h.outputs(j).envelope_id().empty() && h.outputs(j).to_actor() == o.to_actor();
+    }
+    auto it = by_parent.find(h.envelope_id() + '\0' + o.to_actor());
+    if (it == by_parent.end() || nth >= static_cast<int>(it->second.size())) return {};
+    return {it->second[nth]};
+  };
   absl::flat_hash_map<const v1::Hop*, bool> has_parent;
   for (const v1::Hop& h : a.hops()) {
-    for (const v1::HopOutput& o : h.outputs()) {
-      auto it = at.find(o.envelope_id() + '\0' + o.to_actor());
-      if (it == at.end()) continue;
-      for (const v1::Hop* c : it->second) {
+    for (int i = 0; i < h.outputs_size(); ++i) {
+      for (const v1::Hop* c : receivers(h, i)) {
         if (c != &h) has_parent[c] = true;
       }
     }
@@ -144,15 +162,18 @@ void Tree(const v1::TraceArtifact& a, std::string* out) {
       absl::StrAppend(out, " <span class=err>", HtmlEscape(h.error().type()), "</span>");
     absl::StrAppend(out, "<ul>");
     if (depth < 64) {
-      for (const v1::HopOutput& o : h.outputs()) {
-        auto it = at.find(o.envelope_id() + '\0' + o.to_actor());
-        if (it == at.end()) {
+      for (int i = 0; i < h.outputs_size(); ++i) {
+        const v1::HopOutput& o = h.outputs(i);
+        const std::vector<const v1::Hop*> got = receivers(h, i);
+        if (got.empty()) {
           absl::StrAppend(out, "<li class=err>", HtmlEscape(o.to_actor()), " <code>",
-                          HtmlEscape(o.envelope_id().substr(0, 12)),
-                          "</code> (sent, never received)</li>");
+                          HtmlEscape(o.envelope_id().substr(0, 12)), "</code> (",
+                          o.inferred() ? "sent per the reply, not observed there"
+                                       : "sent, never received",
+                          ")</li>");
           continue;
         }
-        for (const v1::Hop* c : it->second) {
+        for (const v1::Hop* c : got) {
           if (c != &h) node(*c, depth + 1);
         }
       }
@@ -188,6 +209,11 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
       "<code>" + HtmlEscape(h.envelope_id()) + "</code>" +
           (h.parent_id().empty() ? "" : " parent <code>" + HtmlEscape(h.parent_id()) + "</code>"));
   row("pod / topic", HtmlEscape(h.pod() + " / " + h.topic()));
+  if (h.observed_by_tap()) {
+    row("seen by", "meshtrace-tap on the runtime's socket: the /invoke exchange only; the queue "
+                   "receipt, the publishes (inferred below from the reply) and the ack are not "
+                   "visible to a tap");
+  }
   if (!h.replay_id().empty())
     row("replay", "x-meshtrace-replay <code>" + HtmlEscape(h.replay_id()) + "</code>");
   row("received", HtmlEscape(TimeText(h.received_at_ns())));
@@ -198,10 +224,13 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
     row("final status", HtmlEscape(h.terminal_phase() + " " + h.terminal_reason()));
   }
   for (const v1::HopOutput& o : h.outputs()) {
-    row("sent", absl::StrCat(
-                    "<code>", HtmlEscape(o.envelope_id()), "</code> → ", HtmlEscape(o.to_actor()),
-                    " (", HtmlEscape(o.message_type()),
-                    o.phase().empty() ? "" : ", " + HtmlEscape(o.phase() + " " + o.reason()), ")"));
+    const std::string id = o.envelope_id().empty() ? "a fan-out child (its id is the sidecar's)"
+                                                   : "<code>" + HtmlEscape(o.envelope_id()) +
+                                                         "</code>";
+    row(o.inferred() ? "sent (inferred)" : "sent",
+        absl::StrCat(id, " → ", HtmlEscape(o.to_actor()), " (", HtmlEscape(o.message_type()),
+                     o.phase().empty() ? "" : ", " + HtmlEscape(o.phase() + " " + o.reason()),
+                     ")"));
   }
   absl::StrAppend(out, "</table>");
   if (h.has_error()) {

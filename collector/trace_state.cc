@@ -55,6 +55,7 @@ void TraceState::Add(const v1::LifecycleEvent& event, int64_t ingested_ns) {
 
   auto receive = [&](Node& node) {
     ++node.receipts;
+    node.tapped = node.tapped || event.observer() == v1::OBSERVER_TAP;
     if (node.first_received_ns == 0 || t < node.first_received_ns) node.first_received_ns = t;
     if (t >= node.last_received_ns) {
       node.last_received_ns = t;
@@ -114,7 +115,7 @@ void TraceState::Add(const v1::LifecycleEvent& event, int64_t ingested_ns) {
       const v1::Routed& r = event.routed();
       sends_.push_back(Send{event.envelope_id(), event.actor(), r.envelope_id(), r.to_actor(),
                             r.destination(), r.message_type(), r.phase(), r.reason(), t,
-                            ingested_ns});
+                            ingested_ns, r.inferred()});
       break;
     }
     case v1::LifecycleEvent::kTerminated: {
@@ -134,21 +135,54 @@ void TraceState::Add(const v1::LifecycleEvent& event, int64_t ingested_ns) {
   }
 }
 
-Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const {
-  Evaluation ev;
-  // Transits: sends to (envelope, actor) against distinct deliveries there.
+bool TraceState::RetriedAfter(const Send& send) const {
+  if (!send.inferred || send.message_type != "sump") return false;
+  const Node* again = FindNode(send.from_envelope, send.from_actor);
+  return again != nullptr && again->last_received_ns > send.at_ns;
+}
+
+// Transits: sends to (envelope, actor) against distinct deliveries there; inferred sends of
+// fan-out children against arrivals whose parent is the sender. Hops whose send was never seen
+// are missing their upstream.
+void TraceState::OpenTransits(Evaluation* ev) const {
   struct EdgeCount {
     int sends = 0;
+    int claims = 0;
     const Send* first = nullptr;
     const Send* last = nullptr;
+    void Add(const Send& send) {
+      ++sends;
+      if (first == nullptr || send.at_ns < first->at_ns) first = &send;
+      if (last == nullptr || send.at_ns >= last->at_ns) last = &send;
+    }
   };
-  absl::flat_hash_map<PairKey, EdgeCount> edges;
+  absl::flat_hash_map<PairKey, EdgeCount> edges;     // (envelope, to actor)
+  absl::flat_hash_map<PairKey, EdgeCount> children;  // (parent envelope, to actor)
   edges.reserve(sends_.size());
   for (const Send& send : sends_) {
-    EdgeCount& edge = edges[PairKey(send.envelope_id, send.to_actor)];
-    ++edge.sends;
-    if (edge.first == nullptr || send.at_ns < edge.first->at_ns) edge.first = &send;
-    if (edge.last == nullptr || send.at_ns >= edge.last->at_ns) edge.last = &send;
+    if (RetriedAfter(send)) continue;
+    if (send.envelope_id.empty()) {
+      children[PairKey(send.from_envelope, send.to_actor)].Add(send);
+    } else {
+      edges[PairKey(send.envelope_id, send.to_actor)].Add(send);
+    }
+  }
+  for (const auto& [unused, node] : nodes_) {
+    if (node.receipts == 0) {
+      // Routed or terminated here, but its receipt was never seen.
+      ev->missing_upstream.push_back({node.envelope_id, node.actor, 0});
+      continue;
+    }
+    if (node.root_shaped || node.rejected_unparsed ||
+        edges.contains(PairKey(node.envelope_id, node.actor))) {
+      continue;
+    }
+    auto child = children.find(PairKey(node.parent_id, node.actor));
+    if (child != children.end() && child->second.claims < child->second.sends) {
+      ++child->second.claims;
+      continue;
+    }
+    ev->missing_upstream.push_back({node.envelope_id, node.actor, node.last_received_ingested_ns});
   }
   for (const auto& [key, edge] : edges) {
     const Send& s = *edge.last;
@@ -156,26 +190,35 @@ Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const 
     const int deliveries = node == nullptr ? 0 : static_cast<int>(node->delivery_keys.size());
     if (edge.sends > deliveries) {
       const Send& open = deliveries == 0 ? *edge.first : *edge.last;
-      ev.open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.envelope_id, open.from_actor,
-                                   open.to_actor, open.queue, open.at_ns, open.ingested_ns});
+      ev->open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.envelope_id,
+                                    open.from_actor, open.to_actor, open.queue, open.at_ns,
+                                    open.ingested_ns, open.inferred, false});
     }
   }
+  for (const auto& [key, edge] : children) {
+    if (edge.claims >= edge.sends) continue;
+    const Send& open = *edge.first;
+    ev->open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.from_envelope,
+                                  open.from_actor, open.to_actor, open.queue, open.at_ns,
+                                  open.ingested_ns, true, true});
+  }
+}
+
+// Hops received and neither routed onward nor terminated since.
+void TraceState::OpenHops(Evaluation* ev) const {
   for (const auto& [unused, node] : nodes_) {
-    if (node.receipts == 0) {
-      // Routed or terminated here, but its receipt was never seen.
-      ev.missing_upstream.push_back({node.envelope_id, node.actor, 0});
-      continue;
-    }
-    if (node.closed_ns < node.last_received_ns) {
-      ev.open.push_back(OpenBranch{OpenBranch::Kind::kInProgress, node.envelope_id, node.actor,
-                                   node.actor, "", node.last_received_ns,
-                                   node.last_received_ingested_ns});
-    }
-    if (!node.root_shaped && !node.rejected_unparsed &&
-        !edges.contains(PairKey(node.envelope_id, node.actor))) {
-      ev.missing_upstream.push_back({node.envelope_id, node.actor, node.last_received_ingested_ns});
+    if (node.receipts > 0 && node.closed_ns < node.last_received_ns) {
+      ev->open.push_back(OpenBranch{OpenBranch::Kind::kInProgress, node.envelope_id, node.actor,
+                                    node.actor, "", node.last_received_ns,
+                                    node.last_received_ingested_ns});
     }
   }
+}
+
+Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const {
+  Evaluation ev;
+  OpenTransits(&ev);
+  OpenHops(&ev);
   auto by_time = [](const OpenBranch& a, const OpenBranch& b) {
     return std::tie(a.at_ns, a.envelope_id, a.to_actor) <
            std::tie(b.at_ns, b.envelope_id, b.to_actor);
@@ -189,9 +232,14 @@ Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const 
   const int64_t stall_ns = absl::ToInt64Nanoseconds(timeouts.stall);
   const int64_t grace_ns = absl::ToInt64Nanoseconds(timeouts.partial_grace);
   int64_t earliest_open = INT64_MAX;
+  std::vector<OpenBranch> waiting;
   for (const OpenBranch& b : ev.open) {
-    if (now_ns - b.ingested_ns >= stall_ns) ev.stalled.push_back(b);
-    earliest_open = std::min(earliest_open, b.ingested_ns);
+    if (now_ns - b.ingested_ns < stall_ns) {
+      waiting.push_back(b);
+      earliest_open = std::min(earliest_open, b.ingested_ns);
+    } else {
+      (b.inferred ? ev.unobserved : ev.stalled).push_back(b);
+    }
   }
   int64_t latest_missing = 0;
   for (const MissingUpstream& m : ev.missing_upstream) {
@@ -199,9 +247,11 @@ Evaluation TraceState::Evaluate(int64_t now_ns, const Timeouts& timeouts) const 
   }
   if (!ev.stalled.empty()) {
     ev.verdict = v1::VERDICT_STALLED;
-  } else if (!ev.open.empty()) {
+  } else if (!waiting.empty()) {
     ev.verdict = v1::VERDICT_OPEN;
     ev.deadline_ns = earliest_open + stall_ns;
+  } else if (!ev.unobserved.empty()) {
+    ev.verdict = v1::VERDICT_PARTIAL;
   } else if (!ev.missing_upstream.empty()) {
     if (now_ns - latest_missing >= grace_ns) {
       ev.verdict = v1::VERDICT_PARTIAL;
@@ -273,6 +323,13 @@ std::string TraceState::Headline(const Evaluation& ev) const {
     return absl::StrCat("in flight: ", ev.open.size(), " open branch",
                         ev.open.size() == 1 ? "" : "es");
   }
+  if (ev.verdict == v1::VERDICT_PARTIAL && !ev.unobserved.empty()) {
+    const OpenBranch& b = ev.unobserved.front();
+    return absl::StrCat("not observed beyond ", b.from_actor, ": ",
+                        b.child ? "a fan-out child of envelope " : "envelope ", b.envelope_id,
+                        " went on to ", b.to_actor,
+                        ", where no tap or sidecar reported it (not tapped, or lost there)");
+  }
   if (ev.verdict == v1::VERDICT_PARTIAL) {
     const MissingUpstream& m = ev.missing_upstream.front();
     return absl::StrCat("partial: no upstream events for envelope ", m.envelope_id, " at ", m.actor,
@@ -311,6 +368,8 @@ v1::TraceSummary TraceState::Summary(const Evaluation& ev) const {
       s.set_reason(last->reason);
     } else if (!ev.stalled.empty()) {
       s.set_ended_at_actor(ev.stalled.front().from_actor);
+    } else if (!ev.unobserved.empty()) {
+      s.set_ended_at_actor(ev.unobserved.front().from_actor);
     }
   }
   return s;

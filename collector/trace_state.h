@@ -32,6 +32,10 @@ struct OpenBranch {
   std::string queue;
   int64_t at_ns = 0;        // sent (transit) or received (in progress), sidecar clock
   int64_t ingested_ns = 0;  // when the collector learnt of it: the stall timer runs from here
+  // A transit a tap inferred from a reply: its envelope id is empty for a fan-out child (the
+  // tap cannot know it); `envelope_id` then names the parent.
+  bool inferred = false;
+  bool child = false;
 };
 
 // A hop whose upstream send was never seen (an uninstrumented producer, or not yet arrived).
@@ -46,6 +50,10 @@ struct Evaluation {
   v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
   std::vector<OpenBranch> open;     // every open branch
   std::vector<OpenBranch> stalled;  // the open branches past the stall timeout
+  // Inferred transits past the stall timeout: the tap at the sender saw the envelope go on,
+  // and nothing reported it at the destination (not tapped, or lost there). The verdict is
+  // then partial ("not observed beyond A"), not stalled.
+  std::vector<OpenBranch> unobserved;
   std::vector<MissingUpstream> missing_upstream;
   // Collector time at which the verdict changes if no event arrives (stall or partial);
   // 0 when it cannot change by waiting (complete, stalled, partial).
@@ -61,6 +69,11 @@ struct Evaluation {
 // received at the destination actor (sends and distinct deliveries are counted, so a resend
 // needs its own delivery), and every received envelope is open until it is routed onward or
 // terminated after its last receipt. No open branch and no missing upstream = complete.
+//
+// Taps see /invoke exchanges only, so their sends are inferred from replies: a send of a
+// fan-out child (no id known) towards X is claimed by an arrival at X whose parent_id is the
+// sender's envelope, counted per (sender envelope, X); an inferred send to the failure end
+// actor is also claimed by a later receipt of the same envelope at the same actor (a retry).
 class TraceState {
  public:
   explicit TraceState(std::string trace_id) : trace_id_(std::move(trace_id)) {}
@@ -109,6 +122,7 @@ class TraceState {
     std::string error_message;
     int http_status = 0;
     bool timed_out = false;
+    bool tapped = false;  // reported by a tap
   };
   struct Send {
     std::string from_envelope;
@@ -121,11 +135,16 @@ class TraceState {
     std::string reason;
     int64_t at_ns = 0;
     int64_t ingested_ns = 0;
+    bool inferred = false;
   };
 
   Node& NodeFor(const v1::LifecycleEvent& event);
   const Node* FindNode(const std::string& envelope_id, const std::string& actor) const;
   const Send* FailingSend() const;
+  void OpenTransits(Evaluation* ev) const;
+  void OpenHops(Evaluation* ev) const;
+  // An inferred send to an end actor that a later receipt at the sender (a retry) answers.
+  bool RetriedAfter(const Send& send) const;
 
   std::string trace_id_;
   absl::flat_hash_map<std::string, Node> nodes_;  // key: envelope_id \0 actor

@@ -106,6 +106,7 @@ class Connection : HttpStream::Handler {
   int client_;
   int upstream_ = -1;
   bool upstream_failed_ = false;
+  bool over_ = false;  // the connection is to be closed
   HttpStream requests_;
   HttpStream replies_;
   RequestHandler on_request_;
@@ -162,7 +163,7 @@ bool Connection::FromClient() {
   if (!requests_.failed() && !requests_.Feed(bytes)) Fault("request_not_http");
   // With the runtime unreachable, the request is read to its end to be reported, then the
   // connection is closed: what the sidecar sees is a dead runtime.
-  return !(upstream_failed_ && !pending_.empty());
+  return !over_;
 }
 
 bool Connection::FromUpstream() {
@@ -218,6 +219,7 @@ void Connection::RequestComplete() {
   if (upstream_failed_) {
     FailPending(InvokeEnd::Kind::kUpstreamUnavailable,
                 "cannot connect to the runtime at " + ctx_.upstream_path);
+    over_ = true;
   }
 }
 

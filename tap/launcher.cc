@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -58,19 +58,20 @@ absl::StatusOr<pid_t> ChildSupervisor::Spawn(
   c_argv.push_back(nullptr);
   c_env.push_back(nullptr);
 
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults = HandledSignals();
-  sigemptyset(&none);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  const int err = posix_spawn(&pid, argv[0].c_str(), nullptr, &attr, c_argv.data(), c_env.data());
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
-    return absl::UnavailableError("cannot start " + argv[0] + ": " + std::strerror(err));
+  // fork + exec rather than posix_spawn: the runtime must not outlive the tap (outside a
+  // container nothing else would stop it), so it gets SIGTERM when the tap dies.
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) return absl::UnavailableError(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig : {SIGTERM, SIGINT, SIGCHLD, SIGPIPE}) signal(sig, SIG_DFL);
+    pthread_sigmask(SIG_SETMASK, &none, nullptr);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);  // the tap died before prctl took effect
+    execve(c_argv[0], c_argv.data(), c_env.data());
+    _exit(127);
   }
   return pid;
 }
