@@ -372,9 +372,8 @@ nlohmann::json HopJson(const v1::Hop& h) {
 }
 
 nlohmann::json ArtifactJson(const v1::TraceArtifact& a) {
-  static const char* const kKinds[] = {"unknown",  "stalled",         "partial",
-                                       "clock_skew", "redelivery",    "rejected",
-                                       "runtime_timeout", "unobserved"};
+  static const char* const kKinds[] = {"unknown",    "stalled",  "partial",         "clock_skew",
+                                       "redelivery", "rejected", "runtime_timeout", "unobserved"};
   nlohmann::json hops = nlohmann::json::array();
   for (const v1::Hop& h : a.hops()) hops.push_back(HopJson(h));
   nlohmann::json edges = nlohmann::json::array();

@@ -32,9 +32,17 @@ std::optional<EventRejection> ValidateEvent(const v1::LifecycleEvent& e, size_t 
     }
   }
   if (e.time_ns() <= 0) return EventRejection{"bad_time", "time_ns is not a positive Unix time"};
-  if (e.has_routed() && (e.routed().envelope_id().empty() || e.routed().to_actor().empty() ||
-                         BadId(e.routed().envelope_id()) || BadId(e.routed().to_actor()))) {
-    return EventRejection{"bad_routed", "routed needs envelope_id and to_actor"};
+  if (e.has_routed()) {
+    const v1::Routed& r = e.routed();
+    // A tap cannot know a fan-out child's id (the sidecar makes it): an inferred send of a
+    // frame after the first names its parent instead.
+    const bool id_known = !r.envelope_id().empty() ||
+                          (r.inferred() && r.frame_index() > 0 && r.parent_id() == e.envelope_id());
+    if (!id_known || r.to_actor().empty() || BadId(r.envelope_id()) || BadId(r.to_actor())) {
+      return EventRejection{"bad_routed",
+                            "routed needs envelope_id (or, inferred by a tap for a frame after "
+                            "the first, the sender as parent_id) and to_actor"};
+    }
   }
   if (e.ByteSizeLong() > max_event_bytes) {
     return EventRejection{"event_too_large", absl::StrCat("event of ", e.ByteSizeLong(),

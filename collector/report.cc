@@ -166,11 +166,11 @@ void Tree(const v1::TraceArtifact& a, std::string* out) {
         const v1::HopOutput& o = h.outputs(i);
         const std::vector<const v1::Hop*> got = receivers(h, i);
         if (got.empty()) {
-          absl::StrAppend(out, "<li class=err>", HtmlEscape(o.to_actor()), " <code>",
-                          HtmlEscape(o.envelope_id().substr(0, 12)), "</code> (",
-                          o.inferred() ? "sent per the reply, not observed there"
-                                       : "sent, never received",
-                          ")</li>");
+          absl::StrAppend(
+              out, "<li class=err>", HtmlEscape(o.to_actor()), " <code>",
+              HtmlEscape(o.envelope_id().substr(0, 12)), "</code> (",
+              o.inferred() ? "sent per the reply, not observed there" : "sent, never received",
+              ")</li>");
           continue;
         }
         for (const v1::Hop* c : got) {
@@ -210,9 +210,10 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
           (h.parent_id().empty() ? "" : " parent <code>" + HtmlEscape(h.parent_id()) + "</code>"));
   row("pod / topic", HtmlEscape(h.pod() + " / " + h.topic()));
   if (h.observed_by_tap()) {
-    row("seen by", "meshtrace-tap on the runtime's socket: the /invoke exchange only; the queue "
-                   "receipt, the publishes (inferred below from the reply) and the ack are not "
-                   "visible to a tap");
+    row("seen by",
+        "meshtrace-tap on the runtime's socket: the /invoke exchange only; the queue "
+        "receipt, the publishes (inferred below from the reply) and the ack are not "
+        "visible to a tap");
   }
   if (!h.replay_id().empty())
     row("replay", "x-meshtrace-replay <code>" + HtmlEscape(h.replay_id()) + "</code>");
@@ -224,9 +225,9 @@ void HopDetail(const v1::TraceArtifact& a, const v1::Hop& h, std::string* out) {
     row("final status", HtmlEscape(h.terminal_phase() + " " + h.terminal_reason()));
   }
   for (const v1::HopOutput& o : h.outputs()) {
-    const std::string id = o.envelope_id().empty() ? "a fan-out child (its id is the sidecar's)"
-                                                   : "<code>" + HtmlEscape(o.envelope_id()) +
-                                                         "</code>";
+    const std::string id = o.envelope_id().empty()
+                               ? "a fan-out child (its id is the sidecar's)"
+                               : "<code>" + HtmlEscape(o.envelope_id()) + "</code>";
     row(o.inferred() ? "sent (inferred)" : "sent",
         absl::StrCat(id, " → ", HtmlEscape(o.to_actor()), " (", HtmlEscape(o.message_type()),
                      o.phase().empty() ? "" : ", " + HtmlEscape(o.phase() + " " + o.reason()),

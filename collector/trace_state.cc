@@ -190,17 +190,17 @@ void TraceState::OpenTransits(Evaluation* ev) const {
     const int deliveries = node == nullptr ? 0 : static_cast<int>(node->delivery_keys.size());
     if (edge.sends > deliveries) {
       const Send& open = deliveries == 0 ? *edge.first : *edge.last;
-      ev->open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.envelope_id,
-                                    open.from_actor, open.to_actor, open.queue, open.at_ns,
-                                    open.ingested_ns, open.inferred, false});
+      ev->open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.envelope_id, open.from_actor,
+                                    open.to_actor, open.queue, open.at_ns, open.ingested_ns,
+                                    open.inferred, false});
     }
   }
   for (const auto& [key, edge] : children) {
     if (edge.claims >= edge.sends) continue;
     const Send& open = *edge.first;
-    ev->open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.from_envelope,
-                                  open.from_actor, open.to_actor, open.queue, open.at_ns,
-                                  open.ingested_ns, true, true});
+    ev->open.push_back(OpenBranch{OpenBranch::Kind::kTransit, open.from_envelope, open.from_actor,
+                                  open.to_actor, open.queue, open.at_ns, open.ingested_ns, true,
+                                  true});
   }
 }
 

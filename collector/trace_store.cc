@@ -496,7 +496,9 @@ TraceStore::Staged TraceStore::Stage(WriteSet* set, int shard_index) {
     chunk.events.push_back(&p);
     chunk.bytes += p.record.size();
     for (const auto& [hash, bytes] : p.blobs) chunk.bytes += chunk::BlobRecordSize(hash, bytes);
-    if (e.has_routed()) s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
+    if (e.has_routed() && !e.routed().envelope_id().empty()) {
+      s.PutEnvelope(shard, e.routed().envelope_id(), e.trace_id(), &batch);
+    }
     if (e.has_received() || e.has_rejected()) {
       s.PutEnvelope(shard, e.envelope_id(), e.trace_id(), &batch);
     }
@@ -787,7 +789,9 @@ absl::Status TraceStore::DeleteTraces(const std::vector<std::string>& trace_ids)
     auto events = LoadTrace(id, false);
     if (events.ok()) {
       for (const StoredEvent& e : *events) {
-        if (e.event.has_routed()) batch.Delete(s.h(kEnvelopes), e.event.routed().envelope_id());
+        if (e.event.has_routed() && !e.event.routed().envelope_id().empty()) {
+          batch.Delete(s.h(kEnvelopes), e.event.routed().envelope_id());
+        }
         if (!e.event.envelope_id().empty()) batch.Delete(s.h(kEnvelopes), e.event.envelope_id());
       }
     }

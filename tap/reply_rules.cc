@@ -55,9 +55,8 @@ ReplyVerdict JudgeReply(int http_status, std::string_view body) {
                "not a JSON object");
   }
   auto error = object.find("error");
-  const bool has_error =
-      error != object.end() && !error->is_null() &&
-      !(error->is_string() && error->get_ref<const std::string&>().empty());
+  const bool has_error = error != object.end() && !error->is_null() &&
+                         !(error->is_string() && error->get_ref<const std::string&>().empty());
   if (!has_error) {
     // The stock client takes it as one success frame with an empty route: x-sink.
     return ReplyVerdict{ReplyVerdict::Kind::kNoFrames, {}, std::nullopt};

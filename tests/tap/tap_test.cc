@@ -31,10 +31,10 @@ const std::string kEnvelope =
     R"({"id":"e-1","route":{"prev":[],"curr":"a","next":["b"]},"payload":{"n":1}})";
 
 std::string InvokeRequest(const std::string& body) {
-  return absl::StrCat("POST /invoke HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1"
-                      "\r\nContent-Length: ",
-                      body.size(),
-                      "\r\nContent-Type: application/json\r\nAccept-Encoding: gzip\r\n\r\n", body);
+  return absl::StrCat(
+      "POST /invoke HTTP/1.1\r\nHost: localhost\r\nUser-Agent: Go-http-client/1.1"
+      "\r\nContent-Length: ",
+      body.size(), "\r\nContent-Type: application/json\r\nAccept-Encoding: gzip\r\n\r\n", body);
 }
 
 int Dial(const std::string& path) {
@@ -163,9 +163,10 @@ struct Recorder : HttpStream::Handler {
 TEST(HttpStreamTest, FollowsContentLengthChunkedAndCloseDelimitedBodies) {
   Recorder r;
   HttpStream s(HttpStream::Direction::kResponses, &r);
-  ASSERT_TRUE(s.Feed("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
-                     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"
-                     "HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\nfg"));
+  ASSERT_TRUE(
+      s.Feed("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n"
+             "HTTP/1.0 200 OK\r\ncontent-type: text/event-stream\r\n\r\nfg"));
   EXPECT_EQ(r.complete, 2);
   EXPECT_TRUE(s.FeedEof());
   EXPECT_EQ(r.complete, 3);
@@ -244,9 +245,8 @@ class TappedRuntime {
     runtime.emplace(*testing::Subprocess::Start(args));
     tap_env["MESHTRACE_TAP_METRICS_ADDR"] = "";
     tap_env["MESHTRACE_LOG_LEVEL"] = "error";
-    tap.emplace(*testing::Subprocess::Start({kBin + "/meshtrace-tap", "--listen", public_dir(),
-                                             "--upstream", direct()},
-                                            tap_env));
+    tap.emplace(*testing::Subprocess::Start(
+        {kBin + "/meshtrace-tap", "--listen", public_dir(), "--upstream", direct()}, tap_env));
     ready = WaitForFile(public_dir() + "/runtime-ready", absl::Seconds(10));
   }
   std::string direct() const { return dir.path() + "/rt/asya-runtime.sock"; }
@@ -344,8 +344,7 @@ TEST(TapProxyTest, ReportsTheExchangeAndTheSendsTheReplyImplies) {
   TappedRuntime rt({"--handler", "fanout", "--fanout", "2"},
                    {{"MESHTRACE_COLLECTOR", collector.address()}});
   ASSERT_TRUE(rt.ready);
-  EXPECT_NE(Exchange(rt.tapped(), InvokeRequest(kEnvelope)).find("event: done"),
-            std::string::npos);
+  EXPECT_NE(Exchange(rt.tapped(), InvokeRequest(kEnvelope)).find("event: done"), std::string::npos);
   ASSERT_TRUE(collector.WaitForEvents(4, absl::Seconds(10)));
   std::vector<v1::LifecycleEvent> events = collector.events();
   ASSERT_EQ(events.size(), 4u);

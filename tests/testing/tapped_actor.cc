@@ -7,8 +7,7 @@
 
 namespace meshtrace::testing {
 
-TappedActor::TappedActor(const std::string& bin_dir, const std::string& brokers,
-                         Options options)
+TappedActor::TappedActor(const std::string& bin_dir, const std::string& brokers, Options options)
     : bin_dir_(bin_dir), options_(std::move(options)) {
   std::filesystem::create_directories(dir_.path() + "/rt");
   std::filesystem::create_directories(dir_.path() + "/pub");

@@ -22,8 +22,8 @@ class TappedActor {
     std::string name;
     std::vector<std::string> runtime_args;  // the example runtime's handler
     bool end_actor = false;
-    std::string collector;          // the tap's MESHTRACE_COLLECTOR
-    std::string tap_actor;          // MESHTRACE_ACTOR (end actors need it)
+    std::string collector;  // the tap's MESHTRACE_COLLECTOR
+    std::string tap_actor;  // MESHTRACE_ACTOR (end actors need it)
     std::vector<std::pair<std::string, std::string>> tap_env;  // more tap settings
   };
   TappedActor(const std::string& bin_dir, const std::string& brokers, Options options);
