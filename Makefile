@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 30
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all setup build test fuzz demo bench asan format docs clean
+.PHONY: all setup build test fuzz demo bench asan format docs clean tap-bundle
 
 all: build
 
@@ -32,6 +32,10 @@ fuzz: setup build-fuzz/build.ninja
 	mkdir -p build-fuzz/corpus
 	set -o pipefail; ./build-fuzz/bin/envelope_fuzzer -artifact_prefix=build-fuzz/ -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -print_final_stats=1 build-fuzz/corpus fuzz/corpus 2>&1 | tail -n 12
+
+# meshtrace-tap with its own loader and libraries, to put into a runtime image (docs/tap.md).
+tap-bundle: build
+	bash scripts/bundle-tap.sh build/bin build/tap-bundle
 
 demo: build
 	./build/bin/meshtrace demo $(DEMO_ARGS)

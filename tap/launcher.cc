@@ -41,12 +41,16 @@ ChildSupervisor::ChildSupervisor() {
 
 absl::StatusOr<pid_t> ChildSupervisor::Spawn(
     const std::vector<std::string>& argv,
-    const std::vector<std::pair<std::string, std::string>>& env_overrides) {
+    const std::vector<std::pair<std::string, std::string>>& env_overrides,
+    const std::vector<std::string>& env_removed) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view entry(*e);
     bool overridden = false;
     for (const auto& [name, value] : env_overrides) {
+      if (entry.substr(0, name.size() + 1) == name + "=") overridden = true;
+    }
+    for (const std::string& name : env_removed) {
       if (entry.substr(0, name.size() + 1) == name + "=") overridden = true;
     }
     if (!overridden) env.emplace_back(entry);

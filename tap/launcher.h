@@ -20,11 +20,11 @@ class ChildSupervisor {
   // (call it before any), and ignores SIGPIPE.
   ChildSupervisor();
 
-  // Starts `argv` (argv[0] a path) with `env_overrides` added to this process's environment,
-  // with default signal handling and mask.
-  absl::StatusOr<pid_t> Spawn(
-      const std::vector<std::string>& argv,
-      const std::vector<std::pair<std::string, std::string>>& env_overrides);
+  // Starts `argv` (argv[0] a path) with this process's environment less `env_removed`, plus
+  // `env_overrides`, with default signal handling and mask.
+  absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv,
+                              const std::vector<std::pair<std::string, std::string>>& env_overrides,
+                              const std::vector<std::string>& env_removed = {});
 
   // Waits up to `timeout` for a signal: a stop signal is forwarded to the runtime (`pid`),
   // ended children are reaped. Returns the runtime's exit status (its code, or 128 + signal)

@@ -89,7 +89,8 @@ int Launch(const TapConfig& config, ChildSupervisor& supervisor, Proxy& proxy) {
   unlink(config.upstream_socket().c_str());
   std::vector<std::string> argv = {config.python};
   argv.insert(argv.end(), config.command.begin(), config.command.end());
-  auto pid = supervisor.Spawn(argv, {{"ASYA_SOCKET_DIR", config.runtime_dir}});
+  auto pid =
+      supervisor.Spawn(argv, {{"ASYA_SOCKET_DIR", config.runtime_dir}}, {"MESHTRACE_TAP_SELF"});
   if (!pid.ok()) {
     Log(LogLevel::kError, std::string(pid.status().message()));
     return 2;
@@ -162,9 +163,15 @@ int RunTap(const TapConfig& config) {
 }
 
 int TapMain(int argc, char** argv) {
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  const std::string self_exe = n > 0 ? std::string(self, static_cast<size_t>(n)) : argv[0];
+  // The bundle's wrapper names itself (the process is then its loader).
+  std::string self_exe;
+  if (const char* wrapper = getenv("MESHTRACE_TAP_SELF"); wrapper != nullptr) {
+    self_exe = wrapper;
+  } else {
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    self_exe = n > 0 ? std::string(self, static_cast<size_t>(n)) : argv[0];
+  }
   TapConfigResult loaded = LoadTapConfig(argc, argv, ProcessEnvironment(), self_exe);
   if (loaded.exit_code != 0 || !loaded.message.empty()) {
     (loaded.exit_code == 0 ? std::cout : std::cerr) << loaded.message << "\n";
