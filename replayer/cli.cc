@@ -864,6 +864,9 @@ int RunCli(int argc, char** argv) {
       ->default_val(7701);
   demo->add_flag("--keep-running", demo_options.keep_running,
                  "leave the mesh up for exploring until Ctrl-C");
+  demo->add_flag("--tap", demo_options.tap,
+                 "tap mode: each runtime behind meshtrace-tap, which alone reports; the sidecars "
+                 "stand in for Asya's and send no events");
   demo->add_option("--lose", demo_options.lose,
                    "an actor whose pod is down until every trace has settled: see where "
                    "meshtrace says the envelopes sent to it were lost, then the traces complete");
@@ -876,7 +879,8 @@ int RunCli(int argc, char** argv) {
       "Examples:\n"
       "  meshtrace demo\n"
       "  meshtrace demo --keep-running --envelopes 1000\n"
-      "  meshtrace demo --lose send-welcome");
+      "  meshtrace demo --lose send-welcome\n"
+      "  meshtrace demo --tap");
 
   int brokers = 1;
   std::string topics;

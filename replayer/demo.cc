@@ -176,14 +176,31 @@ class Demo {
     return "";
   }
 
-  // An actor's pod: its example runtime, and its sidecar (restarted when it dies).
+  // An actor's pod: its example runtime, and its sidecar (restarted when it dies); in tap mode
+  // meshtrace-tap between them, on the socket the sidecar dials.
   absl::Status StartActor(const ActorSpec& a) {
     const std::string sockets = dir_ + "/sockets/" + a.name;
-    std::filesystem::create_directories(sockets);
+    const std::string runtime_dir = o_.tap ? sockets + "/runtime" : sockets;
+    std::filesystem::create_directories(runtime_dir);
     std::vector<std::string> runtime = {o_.bin_dir + "/meshtrace-example-runtime", "--socket-dir",
-                                        sockets};
+                                        runtime_dir};
     runtime.insert(runtime.end(), a.runtime_args.begin(), a.runtime_args.end());
     if (auto s = Start(a.name + ".runtime", runtime); !s.ok()) return s;
+    if (o_.tap) {
+      std::map<std::string, std::string> tap_env = {
+          {"MESHTRACE_COLLECTOR", grpc_},
+          {"MESHTRACE_ACTOR", a.name},
+          {"MESHTRACE_TAP_METRICS_ADDR", "127.0.0.1:0"},
+          {"HOSTNAME", a.name + "-0"},
+      };
+      if (auto s = Start(a.name + ".tap",
+                         {o_.bin_dir + "/meshtrace-tap", "--listen", sockets, "--upstream",
+                          runtime_dir + "/asya-runtime.sock"},
+                         tap_env, /*restartable=*/true);
+          !s.ok()) {
+        return s;
+      }
+    }
     std::map<std::string, std::string> env = {
         {"ASYA_ACTOR_NAME", a.name},
         {"ASYA_NAMESPACE", kNamespace},
@@ -193,7 +210,7 @@ class Demo {
         {"ASYA_METRICS_ADDR", "127.0.0.1:0"},
         {"ASYA_IS_END_ACTOR", a.end_actor ? "true" : "false"},
         {"ASYA_RUNTIME_READY_TIMEOUT", "30s"},
-        {"MESHTRACE_COLLECTOR", grpc_},
+        {"MESHTRACE_COLLECTOR", o_.tap ? "" : grpc_},
         {"HOSTNAME", a.name + "-0"},  // the pod name in events and reports
     };
     return Start(a.name, {o_.bin_dir + "/meshtrace-sidecar"}, env, /*restartable=*/true);
@@ -239,8 +256,10 @@ class Demo {
       if (a.name == o_.lose) continue;
       if (auto s = StartActor(a); !s.ok()) return Failed(std::string(s.message()));
     }
-    Say("  actors     " + chain +
-        " (+ x-sink, x-sump), each a meshtrace-sidecar + example runtime");
+    Say("  actors     " + chain + " (+ x-sink, x-sump), each " +
+        (o_.tap ? "a sidecar that sends no events (standing in for Asya's) + meshtrace-tap + "
+                  "example runtime: only the taps report"
+                : "a meshtrace-sidecar + example runtime"));
     if (!o_.lose.empty()) {
       Say("  lost       " + o_.lose + " is down (--lose): what is sent to it waits in " +
           Topic(o_.lose) +

@@ -17,6 +17,9 @@ struct DemoOptions {
   // settled, so what is sent to it waits in its queue, the collector (stall timeout 5 s) names
   // where each trace stopped, and then proves the stalled traces complete after all.
   std::string lose;
+  // Tap mode: every runtime behind meshtrace-tap, which alone reports to the collector; the
+  // sidecars stand in for Asya's and send no events of their own.
+  bool tap = false;
   std::string bin_dir;  // where meshtrace-collector, -sidecar and -example-runtime are
 };
 

@@ -212,6 +212,24 @@ TEST(DemoTest, ASidecarKilledMidRunIsRestartedAndNoEnvelopeIsLost) {
 
 // With one actor's pod down, every trace that reaches it stalls, and the summary names the
 // transit: the producer, the missing actor and its queue.
+// Tap mode: only the taps on the runtimes' sockets report, and every trace is still proven
+// complete, with its failure where it happened.
+TEST(DemoTest, InTapModeEveryTraceIsProvenCompleteFromTheTapsAlone) {
+  testing::TempDir dir;
+  const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
+  auto r = testing::Run({kBin + "/meshtrace", "demo", "--tap", "--dir", dir.path(), "--envelopes",
+                         "40", "--seed", "3", "--fail-rate", "0.25", "--grpc-port",
+                         std::to_string(grpc_port), "--http-port", std::to_string(http_port)},
+                        {}, absl::Seconds(150));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->out;
+  EXPECT_NE(r->out.find("meshtrace-tap + example runtime: only the taps report"), std::string::npos)
+      << r->out;
+  EXPECT_NE(r->out.find("all 40 traces settled"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("verdicts:  complete 40\n"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("setup-payment   payments.CardDeclinedError"), std::string::npos) << r->out;
+}
+
 TEST(DemoTest, ALostActorIsNamedWhereItsTracesStall) {
   testing::TempDir dir;
   const int grpc_port = testing::FreePort(), http_port = testing::FreePort();
