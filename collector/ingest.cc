@@ -53,7 +53,12 @@ std::optional<EventRejection> ValidateEvent(const v1::LifecycleEvent& e, size_t 
 
 IngestPipeline::IngestPipeline(TraceStore* store, std::vector<Assembler*> assemblers,
                                CollectorMetrics* metrics, Clock* clock, Options options)
-    : store_(store), metrics_(metrics), clock_(clock), options_(options) {
+    : store_(store),
+      metrics_(metrics),
+      clock_(clock),
+      options_(options),
+      stitcher_([store](const std::string& id) { return store->TraceOfEnvelope(id); },
+                options.stitch_wait) {
   for (size_t i = 0; i < assemblers.size(); ++i) {
     auto shard = std::make_unique<Shard>();
     shard->index = static_cast<int>(i);
@@ -65,11 +70,23 @@ IngestPipeline::IngestPipeline(TraceStore* store, std::vector<Assembler*> assemb
     s->committer = std::thread([this, s] { CommitLoop(*s); });
     s->thread = std::thread([this, s] { Loop(*s); });
   }
+  stitch_thread_ = std::thread([this] {
+    while (!stitch_stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+      stitcher_.Expire(clock_->Now());
+    }
+  });
 }
 
 IngestPipeline::~IngestPipeline() { Stop(); }
 
 void IngestPipeline::Submit(std::vector<v1::LifecycleEvent> events, Done done) {
+  stitcher_.Add(std::move(events), clock_->Now(),
+                [this, done = std::move(done)](std::vector<v1::LifecycleEvent> ready) mutable {
+                  Prepared(std::move(ready), std::move(done));
+                });
+}
+
+void IngestPipeline::Prepared(std::vector<v1::LifecycleEvent> events, Done done) {
   const int64_t now = absl::ToUnixNanos(clock_->Now());
   std::vector<PreparedEvent> prepared;
   prepared.reserve(events.size());
@@ -139,6 +156,11 @@ void IngestPipeline::Enqueue(Shard& shard, std::vector<PreparedEvent> events, Do
 }
 
 void IngestPipeline::Stop() {
+  if (stitch_thread_.joinable()) {
+    stitch_stop_.Notify();
+    stitch_thread_.join();
+    stitcher_.Expire(absl::InfiniteFuture());  // what is held goes in as it is
+  }
   for (auto& shard : shards_) {
     absl::MutexLock lock(&shard->mu);
     shard->stopping = true;

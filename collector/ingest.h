@@ -11,9 +11,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "collector/assembler.h"
 #include "collector/metrics.h"
+#include "collector/stitcher.h"
 #include "collector/trace_store.h"
 #include "common/clock.h"
 #include "meshtrace/v1/events.pb.h"
@@ -56,6 +58,8 @@ class IngestPipeline {
     size_t max_pending_events = 262'144;  // per shard
     size_t max_group_events = 65'536;     // events per store write
     absl::Duration tick = absl::Milliseconds(250);
+    // How long a tap's fan-out child waits for its parent's trace to be known (TraceStitcher).
+    absl::Duration stitch_wait = absl::Seconds(2);
   };
   // One assembler per shard; assemblers[i] must hold shard i of assemblers.size().
   IngestPipeline(TraceStore* store, std::vector<Assembler*> assemblers, CollectorMetrics* metrics,
@@ -70,7 +74,8 @@ class IngestPipeline {
   // serialises). `done` runs on a writer thread; it must not block. An empty batch makes
   // every shard run a write cycle (its timers included) before `done`.
   void Submit(std::vector<PreparedEvent> events, Done done);
-  // Prepares `events` (arrived now) on this thread, then submits them.
+  // Puts tap-only fan-out children into their parents' traces (TraceStitcher: a batch may be
+  // held up to `stitch_wait`), prepares the events, then submits them.
   void Submit(std::vector<v1::LifecycleEvent> events, Done done);
 
   // Finishes what is queued, then stops the threads.
@@ -114,11 +119,16 @@ class IngestPipeline {
   // Waits for the write in flight to finish, then hands `write` to the committer.
   void Hand(Shard& shard, InFlight write, absl::flat_hash_set<std::string> traces);
 
+  void Prepared(std::vector<v1::LifecycleEvent> events, Done done);
+
   TraceStore* store_;
   CollectorMetrics* metrics_;
   Clock* clock_;
   Options options_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  TraceStitcher stitcher_;
+  absl::Notification stitch_stop_;
+  std::thread stitch_thread_;  // releases held batches whose wait has passed
 };
 
 }  // namespace meshtrace::collector
