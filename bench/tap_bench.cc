@@ -1,0 +1,144 @@
+// meshtrace-tap's cost: /invoke calls through the tap against the same runtime called
+// directly, in alternating rounds of the same run (this VM's speed swings between phases).
+//   tap_bench [--calls N] [--rounds N] [--payload-bytes N]
+// Prints per mode the latency p50/p99 and calls/s, then what the tap adds, its CPU per call
+// (with events and payload captures on, to a collector stub) and its peak RSS.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "bench/machine_phase.h"
+#include "common/runtime_client.h"
+#include "tests/testing/collector_stub.h"
+#include "tests/testing/subprocess.h"
+#include "tests/testing/temp_dir.h"
+
+namespace meshtrace::bench {
+namespace {
+
+const std::string kBin = MESHTRACE_BIN_DIR;
+
+struct Round {
+  std::vector<double> us;  // per-call latency
+  double seconds = 0;
+};
+
+Round Run(const std::string& socket, const std::string& envelope, int calls) {
+  auto client = NewUdsRuntimeClient(socket);
+  Round r;
+  r.us.reserve(calls);
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < calls; ++i) {
+    const absl::Time t0 = absl::Now();
+    RuntimeReply reply = client->Invoke(envelope, absl::Seconds(10));
+    r.us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    if (reply.kind != RuntimeReply::Kind::kFrames) {
+      std::fprintf(stderr, "tap_bench: call %d failed\n", i);
+      std::exit(1);
+    }
+  }
+  r.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return r;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+// utime + stime of a process, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  std::string f;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i == 14) utime = std::stod(f);
+    if (i == 15) stime = std::stod(f);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string PeakRss(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return line.substr(6);
+  }
+  return "?";
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{"tap_bench: /invoke through meshtrace-tap against the same runtime directly"};
+  int calls = 5000, rounds = 4;
+  size_t payload_bytes = 1024;
+  app.add_option("--calls", calls, "calls per round and mode")->check(CLI::Range(100, 1000000));
+  app.add_option("--rounds", rounds, "alternating rounds")->check(CLI::Range(1, 100));
+  app.add_option("--payload-bytes", payload_bytes, "payload size")->check(CLI::Range(1, 1 << 20));
+  CLI11_PARSE(app, argc, argv);
+  PrintMachinePhase("before");
+
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/rt");
+  std::filesystem::create_directories(dir.path() + "/pub");
+  testing::CollectorStub collector(0, /*keep_events=*/false);
+  auto runtime = testing::Subprocess::Start({kBin + "/meshtrace-example-runtime", "--socket-dir",
+                                             dir.path() + "/rt", "--handler", "echo"});
+  const std::string direct = dir.path() + "/rt/asya-runtime.sock";
+  auto tap = testing::Subprocess::Start(
+      {kBin + "/meshtrace-tap", "--listen", dir.path() + "/pub", "--upstream", direct},
+      {{"MESHTRACE_COLLECTOR", collector.address()},
+       {"MESHTRACE_TAP_METRICS_ADDR", ""},
+       {"MESHTRACE_LOG_LEVEL", "error"}});
+  if (!runtime.ok() || !tap.ok()) return 1;
+  const std::string tapped = dir.path() + "/pub/asya-runtime.sock";
+  for (int i = 0; i < 200 && !std::filesystem::exists(dir.path() + "/pub/runtime-ready"); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const std::string envelope =
+      absl::StrCat(R"({"id":"bench-1","route":{"prev":[],"curr":"a","next":["b"]},)",
+                   R"("headers":{"trace_id":"bench-1"},"payload":{"blob":")",
+                   std::string(payload_bytes, 'x'), R"("}})");
+  Run(direct, envelope, 200);  // warm both paths
+  Run(tapped, envelope, 200);
+
+  Round all_direct, all_tapped;
+  double tap_cpu = 0;
+  for (int r = 0; r < rounds; ++r) {
+    Round d = Run(direct, envelope, calls);
+    const double cpu0 = CpuSeconds(tap->pid());
+    Round t = Run(tapped, envelope, calls);
+    tap_cpu += CpuSeconds(tap->pid()) - cpu0;
+    for (auto [from, to] : {std::pair{&d, &all_direct}, std::pair{&t, &all_tapped}}) {
+      to->us.insert(to->us.end(), from->us.begin(), from->us.end());
+      to->seconds += from->seconds;
+    }
+  }
+  const double n = static_cast<double>(all_direct.us.size());
+  const double d50 = Percentile(all_direct.us, 0.5), d99 = Percentile(all_direct.us, 0.99);
+  const double t50 = Percentile(all_tapped.us, 0.5), t99 = Percentile(all_tapped.us, 0.99);
+  std::printf("%-8s %10s %10s %12s\n", "mode", "p50 us", "p99 us", "calls/s");
+  std::printf("%-8s %10.1f %10.1f %12.0f\n", "direct", d50, d99, n / all_direct.seconds);
+  std::printf("%-8s %10.1f %10.1f %12.0f\n", "tap", t50, t99, n / all_tapped.seconds);
+  std::printf("added by the tap: p50 %.1f us, p99 %.1f us; throughput %.1f %% of direct\n",
+              t50 - d50, t99 - d99, 100.0 * all_direct.seconds / all_tapped.seconds);
+  std::printf("tap CPU per call (events and payload captures on): %.1f us; peak RSS%s\n",
+              tap_cpu * 1e6 / n, PeakRss(tap->pid()).c_str());
+  std::printf("events received by the collector stub: %zu (%d calls x 3 expected)\n",
+              collector.count(), static_cast<int>(n) + 400);
+  PrintMachinePhase("after");
+  return 0;
+}
+
+}  // namespace
+}  // namespace meshtrace::bench
+
+int main(int argc, char** argv) { return meshtrace::bench::Main(argc, argv); }
