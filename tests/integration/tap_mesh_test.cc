@@ -14,6 +14,7 @@
 #include "replayer/dev_kafka.h"
 #include "tests/testing/kafka_helpers.h"
 #include "tests/testing/mesh_actor.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/tapped_actor.h"
 #include "tests/testing/temp_dir.h"
 
@@ -141,6 +142,86 @@ TEST_F(TapMeshTest, AnUntappedDownstreamActorIsNotObservedRatherThanLost) {
   Json artifact = Get("/api/v1/traces/u-1");
   ASSERT_EQ(artifact["anomalies"].size(), 1u) << artifact.dump(1);
   EXPECT_EQ(artifact["anomalies"][0]["kind"], "unobserved");
+}
+
+}  // namespace
+}  // namespace meshtrace
+
+namespace meshtrace {
+namespace {
+
+// The tap killed with -9 and started again (a container restart): the new one clears the dead
+// one's socket and carries on; the runtime crashing under the tap looks like a dead runtime to
+// the sidecar (the envelope goes to x-sump, reported as such), and a restarted runtime serves.
+TEST_F(TapMeshTest, TapAndRuntimeRestartsAreReportedAndLoseNothing) {
+  StartMesh();
+  const std::string& brokers = kafka_->bootstraps();
+  testing::TappedActor a(kBin, brokers, Actor("a", {"--handler", "echo"}));
+  testing::TappedActor sink(kBin, brokers, Actor("x-sink", {"--handler", "echo"}, true));
+  testing::TappedActor sump(kBin, brokers, Actor("x-sump", {"--handler", "echo"}, true));
+  ASSERT_TRUE(a.WaitStarted() && sink.WaitStarted() && sump.WaitStarted());
+  auto produce = [&](const std::string& id) {
+    return testing::ProduceAll(brokers, "asya-t-a", {testing::MeshEnvelope(id, {"a"})}).ok();
+  };
+  ASSERT_TRUE(produce("before"));
+  ASSERT_EQ(WaitFor("complete", 1).size(), 1u);
+
+  a.RestartTap();
+  ASSERT_TRUE(produce("after-tap-restart"));
+  ASSERT_EQ(WaitFor("complete", 2).size(), 2u) << Get("/api/v1/traces").dump(1);
+
+  a.KillRuntime();
+  ASSERT_TRUE(produce("runtime-down"));
+  std::map<std::string, Json> done = WaitFor("complete", 3);
+  ASSERT_EQ(done.size(), 3u) << Get("/api/v1/traces").dump(1);
+  EXPECT_EQ(done["runtime-down"]["outcome"], "failed") << done["runtime-down"].dump();
+  Json artifact = Get("/api/v1/traces/runtime-down");
+  ASSERT_TRUE(artifact.is_object());
+  EXPECT_EQ(artifact["hops"][0]["error"]["code"], "connection_error") << artifact.dump(1);
+
+  a.StartRuntime();
+  ASSERT_TRUE(produce("after-runtime-restart"));
+  done = WaitFor("complete", 4);
+  ASSERT_EQ(done.size(), 4u) << Get("/api/v1/traces").dump(1);
+  for (const char* id : {"before", "after-tap-restart", "after-runtime-restart"}) {
+    EXPECT_EQ(done[id]["outcome"], "succeeded") << id;
+  }
+}
+
+// A collector that is down when the envelopes pass: the taps keep their events and deliver them
+// once it is up, and the traces are proven complete then.
+TEST_F(TapMeshTest, EventsWaitForACollectorThatComesUpLate) {
+  InitLogging("tap-mesh-test", "warn");
+  auto kafka = replayer::DevKafka::Start(1, {{"asya-t-a", 1}, {"asya-t-x-sink", 1}});
+  ASSERT_TRUE(kafka.ok()) << kafka.status();
+  kafka_ = *std::move(kafka);
+  const int port = testing::FreePort();
+  auto actor = [&](std::string name, bool end) {
+    testing::TappedActor::Options o;
+    o.name = name;
+    o.runtime_args = {"--handler", "echo"};
+    o.end_actor = end;
+    o.collector = absl::StrCat("127.0.0.1:", port);
+    if (end) o.tap_actor = name;
+    return o;
+  };
+  testing::TappedActor a(kBin, kafka_->bootstraps(), actor("a", false));
+  testing::TappedActor sink(kBin, kafka_->bootstraps(), actor("x-sink", true));
+  ASSERT_TRUE(a.WaitStarted() && sink.WaitStarted());
+  std::vector<std::string> inputs;
+  for (int i = 0; i < 5; ++i)
+    inputs.push_back(testing::MeshEnvelope(absl::StrCat("late-", i), {"a"}));
+  ASSERT_TRUE(testing::ProduceAll(kafka_->bootstraps(), "asya-t-a", inputs).ok());
+  absl::SleepFor(absl::Seconds(2));  // the envelopes pass while no collector listens
+
+  collector::CollectorConfig config;
+  config.grpc_listen = absl::StrCat("127.0.0.1:", port);
+  config.http_listen = "127.0.0.1:0";
+  config.data_dir = data_.path();
+  collector_ = std::make_unique<collector::CollectorApp>(config);
+  ASSERT_TRUE(collector_->Start().ok());
+  http_ = std::make_unique<httplib::Client>("127.0.0.1", collector_->http_port());
+  EXPECT_EQ(WaitFor("complete", 5).size(), 5u) << Get("/api/v1/traces").dump(1);
 }
 
 }  // namespace

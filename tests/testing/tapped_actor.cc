@@ -1,6 +1,11 @@
 #include "tests/testing/tapped_actor.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/time/clock.h"
@@ -11,11 +16,10 @@ TappedActor::TappedActor(const std::string& bin_dir, const std::string& brokers,
     : bin_dir_(bin_dir), options_(std::move(options)) {
   std::filesystem::create_directories(dir_.path() + "/rt");
   std::filesystem::create_directories(dir_.path() + "/pub");
-  std::vector<std::string> runtime_args = {bin_dir + "/meshtrace-example-runtime", "--socket-dir",
-                                           dir_.path() + "/rt"};
-  runtime_args.insert(runtime_args.end(), options_.runtime_args.begin(),
-                      options_.runtime_args.end());
-  runtime_.emplace(*Subprocess::Start(runtime_args));
+  runtime_argv_ = {bin_dir + "/meshtrace-example-runtime", "--socket-dir", dir_.path() + "/rt"};
+  runtime_argv_.insert(runtime_argv_.end(), options_.runtime_args.begin(),
+                       options_.runtime_args.end());
+  StartRuntime();
   StartTap();
   sidecar::SidecarConfig config;
   config.actor = options_.name;
@@ -44,6 +48,33 @@ void TappedActor::RestartTap() {
   tap_->Signal(SIGKILL);
   (void)tap_->Wait();
   StartTap();
+  // The dead tap's socket file refuses connections until the new tap has bound its own.
+  const std::string path = dir_.path() + "/pub/asya-runtime.sock";
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (absl::Now() < deadline) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+    if (up) return;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
+void TappedActor::KillRuntime() {
+  runtime_->Signal(SIGKILL);
+  (void)runtime_->Wait();
+}
+
+void TappedActor::StartRuntime() {
+  std::filesystem::remove(dir_.path() + "/rt/runtime-ready");
+  runtime_.emplace(*Subprocess::Start(runtime_argv_));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!std::filesystem::exists(dir_.path() + "/rt/runtime-ready") && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
 }
 
 TappedActor::~TappedActor() { Stop(); }

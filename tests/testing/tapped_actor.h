@@ -33,10 +33,14 @@ class TappedActor {
   int Stop();
   // kill -9 of the tap, then a new one in its place.
   void RestartTap();
+  // kill -9 of the runtime (its socket file stays, as after a crash); then a new one.
+  void KillRuntime();
+  void StartRuntime();
   std::string dir() const { return dir_.path(); }
 
  private:
   void StartTap();
+  std::vector<std::string> runtime_argv_;
 
   std::string bin_dir_;
   Options options_;
