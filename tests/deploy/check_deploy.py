@@ -35,6 +35,7 @@ ALL_ON = [
     "sidecar.redactKey.secretName=meshtrace-redact",
     "sidecar.redact=$.payload.card",
     "sidecar.collectorCA.secretName=meshtrace-ca",
+    "tap.namespaces={payments,crew}",
 ]
 
 
@@ -57,6 +58,7 @@ MODELS = {
     ("apps/v1", "StatefulSet"): "V1StatefulSet",
     ("apps/v1", "Deployment"): "V1Deployment",
     ("v1", "Secret"): "V1Secret",
+    ("v1", "ConfigMap"): "V1ConfigMap",
 }
 
 
@@ -194,6 +196,24 @@ class ChartTest(unittest.TestCase):
             r = run([HELM, "template", "rel", CHART, "--set", bad], check=False)
             self.assertNotEqual(r.returncode, 0, bad)
             self.assertIn(named, r.stderr, bad)
+
+    def test_tap_settings_render_per_actor_namespace(self):
+        maps = [d for d in self.docs(["tap.namespaces={payments,crew}", "tap.capture=metadata"])
+                if d["kind"] == "ConfigMap"]
+        self.assertEqual(sorted(m["metadata"]["namespace"] for m in maps), ["crew", "payments"])
+        data = maps[0]["data"]
+        self.assertEqual(data["MESHTRACE_COLLECTOR"], "rel-meshtrace-collector.mesh.svc:7700")
+        self.assertEqual(data["MESHTRACE_CAPTURE"], "metadata")
+        # Every key is a setting the tap reads.
+        settings = set()
+        for source in ("tap/tap_config.cc", "events/event_settings.cc"):
+            with open(os.path.join(ROOT, source)) as f:
+                settings |= set(re.findall(r'\{"((?:ASYA|MESHTRACE)_[A-Z_]+)", ', f.read()))
+        self.assertEqual(set(data) - settings, set())
+        notes = run([HELM, "install", "--dry-run", "rel", CHART, "--set",
+                     "tap.namespaces={payments}"]).stdout
+        self.assertIn("pythonExecutable: /opt/meshtrace/bin/meshtrace-tap", notes)
+        self.assertIn("configMapKeyRef: {name: rel-meshtrace-tap, key: MESHTRACE_COLLECTOR}", notes)
 
     def test_redaction_without_a_key_is_refused(self):
         r = run([HELM, "template", "rel", CHART, "--set", "examples.actor.enabled=true",
