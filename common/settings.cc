@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cctype>
+#include <cstring>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -30,6 +31,26 @@ ParsedSettings ParseSettings(CLI::App& app, const std::vector<SettingSource>& se
     if (app.count(s.flag) > 0) result.values[s.key] = flags[s.key];
   }
   return result;
+}
+
+std::string FlagForVariable(std::string variable) {
+  for (const char* prefix : {"ASYA_", "MESHTRACE_"}) {
+    if (variable.rfind(prefix, 0) == 0) variable = variable.substr(std::strlen(prefix));
+  }
+  for (char& c : variable) {
+    c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return "--" + variable;
+}
+
+absl::Status CheckListenAddress(const std::string& variable, const std::string& value) {
+  const size_t colon = value.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(value.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return BadSetting(variable, value, "expected [host]:port, e.g. :8080 or 127.0.0.1:9100");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status BadSetting(const std::string& variable, const std::string& value,

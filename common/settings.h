@@ -33,6 +33,13 @@ ParsedSettings ParseSettings(CLI::App& app, const std::vector<SettingSource>& se
                              const char* const* argv,
                              const std::map<std::string, std::string>& env);
 
+// The flag named after a variable: ASYA_ACTOR_NAME -> --actor-name,
+// MESHTRACE_CAPTURE_MAX_BYTES -> --capture-max-bytes.
+std::string FlagForVariable(std::string variable);
+
+// A listen address "[host]:port" (port 0 to 65535; an empty host is every interface).
+absl::Status CheckListenAddress(const std::string& variable, const std::string& value);
+
 // The one wording of a bad setting: "VAR='value' is not valid: <what it accepts>".
 absl::Status BadSetting(const std::string& variable, const std::string& value,
                         const std::string& accepts);

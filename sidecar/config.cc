@@ -17,15 +17,6 @@ extern char** environ;
 namespace meshtrace::sidecar {
 namespace {
 
-// ASYA_ACTOR_NAME -> actor-name, MESHTRACE_CAPTURE_MAX_BYTES -> capture-max-bytes.
-std::string FlagName(std::string var) {
-  for (const char* prefix : {"ASYA_", "MESHTRACE_"}) {
-    if (var.rfind(prefix, 0) == 0) var = var.substr(std::strlen(prefix));
-  }
-  for (char& c : var) c = c == '_' ? '-' : static_cast<char>(std::tolower(c));
-  return var;
-}
-
 struct Setting {
   const char* var;
   const char* help;
@@ -134,13 +125,7 @@ absl::Status Apply(const std::map<std::string, std::string>& values, SidecarConf
     c->metrics_enabled = *b;
   }
   if (auto* v = get("ASYA_METRICS_ADDR"); v != nullptr && !v->empty()) {
-    auto colon = v->rfind(':');
-    int port = 0;
-    if (colon == std::string::npos || !absl::SimpleAtoi(v->substr(colon + 1), &port) || port < 0 ||
-        port > 65535) {
-      return BadSetting("ASYA_METRICS_ADDR", *v,
-                        "expected [host]:port, e.g. :8080 or 127.0.0.1:9100");
-    }
+    if (auto s = CheckListenAddress("ASYA_METRICS_ADDR", *v); !s.ok()) return s;
     c->metrics_addr = *v;
   }
   if (auto* v = get("ASYA_METRICS_NAMESPACE"); v != nullptr && !v->empty()) {
@@ -190,10 +175,10 @@ ConfigResult LoadSidecarConfig(int argc, const char* const* argv,
   app.set_version_flag("--version", std::string("meshtrace-sidecar ") + MESHTRACE_VERSION);
   std::vector<SettingSource> settings;
   for (const Setting& s : kSettings) {
-    settings.push_back({s.var, "--" + FlagName(s.var), s.var, s.help});
+    settings.push_back({s.var, FlagForVariable(s.var), s.var, s.help});
   }
   for (const events::EventSettingHelp& s : events::EventSettingsHelp()) {
-    settings.push_back({s.variable, "--" + FlagName(s.variable), s.variable, s.help});
+    settings.push_back({s.variable, FlagForVariable(s.variable), s.variable, s.help});
   }
   ParsedSettings parsed = ParseSettings(app, settings, argc, argv, env);
   if (parsed.done) {

@@ -2,13 +2,13 @@
 
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <deque>
 
+#include "common/unix_socket.h"
 #include "tap/http_stream.h"
 #include "tap/reply_rules.h"
 #include "tap/sse.h"
@@ -17,19 +17,6 @@ namespace meshtrace::tap {
 namespace {
 
 constexpr size_t kBufferBytes = 64 << 10;
-
-int DialUnix(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool SendAll(int fd, const char* data, size_t n) {
   while (n > 0) {
@@ -144,7 +131,7 @@ bool Connection::FromClient() {
   ctx_.metrics->Bytes("request", bytes.size());
   if (upstream_ < 0 && !upstream_failed_) {
     const absl::Time start = Now();
-    upstream_ = DialUnix(ctx_.upstream_path);
+    upstream_ = DialUnixSocket(ctx_.upstream_path);
     added_ += Now() - start;
     if (upstream_ < 0) {
       upstream_failed_ = true;

@@ -108,13 +108,8 @@ absl::Status ApplyIdentity(const std::map<std::string, std::string>& values, Tap
 absl::Status ApplyCommon(const std::map<std::string, std::string>& values, TapConfig* c) {
   if (auto s = ApplyIdentity(values, c); !s.ok()) return s;
   if (auto* v = Get(values, "MESHTRACE_TAP_METRICS_ADDR")) {
-    const size_t colon = v->rfind(':');
-    int port = 0;
-    if (!v->empty() &&
-        (colon == std::string::npos || !absl::SimpleAtoi(v->substr(colon + 1), &port) || port < 0 ||
-         port > 65535)) {
-      return BadSetting("MESHTRACE_TAP_METRICS_ADDR", *v,
-                        "expected [host]:port, e.g. :9464 or 127.0.0.1:9464, or empty for none");
+    if (!v->empty()) {
+      if (auto s = CheckListenAddress("MESHTRACE_TAP_METRICS_ADDR", *v); !s.ok()) return s;
     }
     c->metrics_addr = *v;
   }
@@ -195,10 +190,7 @@ TapConfigResult LoadTapConfig(int argc, const char* const* argv,
   std::vector<SettingSource> settings;
   for (const Setting& s : kSettings) settings.push_back({s.var, s.flag, s.var, s.help});
   for (const events::EventSettingHelp& s : events::EventSettingsHelp()) {
-    std::string flag = s.variable;
-    flag = "--" + flag.substr(std::strlen("MESHTRACE_"));
-    for (char& ch : flag) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
-    settings.push_back({s.variable, flag, s.variable, s.help});
+    settings.push_back({s.variable, FlagForVariable(s.variable), s.variable, s.help});
   }
   ParsedSettings parsed = ParseSettings(app, settings, launcher ? 1 : argc, argv, env);
   if (parsed.done) {

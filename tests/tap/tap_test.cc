@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/unix_socket.h"
 #include "tap/http_stream.h"
 #include "tap/reply_rules.h"
 #include "tap/sse.h"
@@ -37,18 +38,6 @@ std::string InvokeRequest(const std::string& body) {
       body.size(), "\r\nContent-Type: application/json\r\nAccept-Encoding: gzip\r\n\r\n", body);
 }
 
-int Dial(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Reads until EOF or `timeout`; `on_read` sees the bytes so far after each read.
 std::string ReadToEnd(int fd, absl::Duration timeout,
                       const std::function<void(const std::string&)>& on_read = nullptr) {
@@ -68,7 +57,7 @@ std::string ReadToEnd(int fd, absl::Duration timeout,
 
 // One request on a fresh connection, the whole reply (the runtime closes after it).
 std::string Exchange(const std::string& socket_path, const std::string& request) {
-  int fd = Dial(socket_path);
+  int fd = DialUnixSocket(socket_path);
   if (fd < 0) return "<connect failed>";
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   std::string reply = ReadToEnd(fd, absl::Seconds(5));
@@ -315,7 +304,7 @@ TEST(TapProxyTest, KeepAliveClientAgainstARuntimeThatClosesEachConnection) {
 TEST(TapProxyTest, EmptyProbeIsAcceptedAndADeadRuntimeLooksDead) {
   TappedRuntime rt({"--handler", "echo"});
   ASSERT_TRUE(rt.ready);
-  int probe = Dial(rt.tapped());
+  int probe = DialUnixSocket(rt.tapped());
   ASSERT_GE(probe, 0);
   close(probe);
   EXPECT_NE(Exchange(rt.tapped(), InvokeRequest(kEnvelope)).find("200 OK"), std::string::npos);
@@ -330,7 +319,7 @@ TEST(TapProxyTest, EmptyProbeIsAcceptedAndADeadRuntimeLooksDead) {
 TEST(TapProxyTest, ClientHangingUpMidCallLeavesTheTapServing) {
   TappedRuntime rt({"--handler", "slow", "--sleep-ms", "400"});
   ASSERT_TRUE(rt.ready);
-  int fd = Dial(rt.tapped());
+  int fd = DialUnixSocket(rt.tapped());
   const std::string request = InvokeRequest(kEnvelope);
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
   absl::SleepFor(absl::Milliseconds(50));
@@ -429,7 +418,7 @@ TEST_F(TapLauncherTest, ExitsWithTheRuntimesStatusAndCleansUp) {
 TEST_F(TapLauncherTest, StreamsEachFrameAsTheHandlerYieldsIt) {
   auto tap = Launch({{"TEST_RUNTIME_MODE", "stream"}});
   ASSERT_TRUE(WaitForFile(ready(), absl::Seconds(15)));
-  int fd = Dial(socket());
+  int fd = DialUnixSocket(socket());
   ASSERT_GE(fd, 0);
   const std::string request = InvokeRequest(kEnvelope);
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);

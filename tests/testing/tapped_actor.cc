@@ -1,7 +1,5 @@
 #include "tests/testing/tapped_actor.h"
 
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -9,6 +7,7 @@
 #include <filesystem>
 
 #include "absl/time/clock.h"
+#include "common/unix_socket.h"
 
 namespace meshtrace::testing {
 
@@ -52,13 +51,11 @@ void TappedActor::RestartTap() {
   const std::string path = dir_.path() + "/pub/asya-runtime.sock";
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (absl::Now() < deadline) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    const bool up = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(fd);
-    if (up) return;
+    const int fd = DialUnixSocket(path);
+    if (fd >= 0) {
+      close(fd);
+      return;
+    }
     absl::SleepFor(absl::Milliseconds(10));
   }
 }
