@@ -40,6 +40,7 @@ struct HttpStream::Impl {
     };
     settings.on_message_complete = [](http_parser* p) {
       Self(p)->owner->in_message_ = false;
+      Self(p)->owner->closes_ = http_should_keep_alive(p) == 0;
       Self(p)->handler->OnComplete();
       return 0;
     };

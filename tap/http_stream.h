@@ -49,12 +49,16 @@ class HttpStream {
   const std::string& error() const { return error_; }
   // True between a message's first byte and its OnComplete.
   bool in_message() const { return in_message_; }
+  // True once a complete message says the connection ends after it (HTTP/1.0 without
+  // keep-alive, or Connection: close): nothing more can follow it.
+  bool closes() const { return closes_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string error_;
   bool in_message_ = false;
+  bool closes_ = false;
 };
 
 }  // namespace meshtrace::tap
