@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 30
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all setup build test fuzz demo bench asan format docs clean tap-bundle
+.PHONY: all setup build test fuzz demo bench asan format docs clean tap-bundle image
 
 all: build
 
@@ -36,6 +36,10 @@ fuzz: setup build-fuzz/build.ninja
 # meshtrace-tap with its own loader and libraries, to put into a runtime image (docs/tap.md).
 tap-bundle: build
 	bash scripts/bundle-tap.sh build/bin build/tap-bundle
+
+# One container image with every binary, from Debian's archive (docs/deploy.md, "Images").
+image: build
+	bash scripts/build-image.sh build/bin build/image
 
 demo: build
 	./build/bin/meshtrace demo $(DEMO_ARGS)

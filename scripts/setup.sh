@@ -13,7 +13,7 @@ APT_PACKAGES=(
   kcat prometheus yamllint
   python3-grpcio python3-protobuf python3-kubernetes python3-yaml
   libsimdjson-dev libssl-dev libjemalloc-dev liblz4-dev libhttp-parser-dev
-  mmdebstrap
+  mmdebstrap umoci skopeo
   chromium unzip
 )
 

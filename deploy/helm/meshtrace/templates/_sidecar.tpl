@@ -21,6 +21,7 @@ dependency: .Values.meshtrace; default root.Values).
 - name: meshtrace-sidecar
   image: {{ include "meshtrace.image" (dict "root" $root "image" $s.image) }}
   imagePullPolicy: {{ $v.image.pullPolicy }}
+  command: [/usr/local/bin/meshtrace-sidecar]
   env:
     - {name: ASYA_ACTOR_NAME, value: {{ required "meshtrace.sidecar: actor is required" .actor | quote }}}
     - {name: ASYA_NAMESPACE, value: {{ $s.namespace | quote }}}
