@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sidecar/queue.h"
 
 namespace meshtrace::sidecar {
 
@@ -18,8 +19,9 @@ namespace meshtrace::sidecar {
 // producer queue fills) and are retried forever; nothing is dropped. The consumer prefetches
 // at most queued.max.messages.kbytes (4 MiB unless the properties say otherwise) and a helper
 // thread keeps that queue from running dry (kafka_queue.cc, FetchNudger). Used by one thread
-// (the sidecar's processing loop); librdkafka callbacks run inside its calls.
-class KafkaQueue {
+// (the sidecar's processing loop); librdkafka callbacks run inside its calls. The Kafka adapter
+// of the sidecar's Queue: the only file that names librdkafka.
+class KafkaQueue : public Queue {
  public:
   struct Options {
     std::string brokers;
@@ -28,44 +30,36 @@ class KafkaQueue {
     std::string group;
   };
 
-  struct Message {
-    std::string topic;
-    int32_t partition = 0;
-    int64_t offset = 0;
-    int64_t timestamp_ms = 0;  // producer/broker timestamp, 0 if unknown
-    std::string key;
-    std::string value;
-    void* ticket = nullptr;  // identifies the message to Send() and Finish()
-  };
+  using Message = QueueMessage;
 
   static absl::StatusOr<std::unique_ptr<KafkaQueue>> Open(const Options& options);
-  ~KafkaQueue();
+  ~KafkaQueue() override;
 
   // The next message, or nullopt when none arrived within `timeout`. Errors are transport
   // problems that persisted (logged and retried by librdkafka meanwhile).
-  absl::StatusOr<std::optional<Message>> Poll(absl::Duration timeout);
+  absl::StatusOr<std::optional<Message>> Poll(absl::Duration timeout) override;
 
   // Sends `value` to `topic` as part of processing `ticket`'s message. Blocks while the
   // producer queue is full (e.g. during an outage).
   absl::Status Send(void* ticket, const std::string& topic, const std::string& key,
-                    const std::string& value);
+                    const std::string& value) override;
 
   // Every send for the message is registered; it may commit once they are acknowledged.
-  void Finish(void* ticket);
+  void Finish(void* ticket) override;
 
   // Serves delivery reports and commits what is done (at most every 100 ms unless `force`).
-  void Service(bool force = false);
+  void Service(bool force = false) override;
 
   // Waits until every send is acknowledged (or `timeout`), then commits synchronously.
-  absl::Status Drain(absl::Duration timeout);
+  absl::Status Drain(absl::Duration timeout) override;
 
   // Leaves the consumer group (after Drain).
-  void Close();
+  void Close() override;
 
   // A delivery failed permanently: the sidecar must stop without committing it.
-  absl::Status delivery_error() const;
+  absl::Status delivery_error() const override;
   // Sends not yet acknowledged.
-  int64_t outstanding() const;
+  int64_t outstanding() const override;
 
   struct State;
 

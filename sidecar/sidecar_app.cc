@@ -54,7 +54,7 @@ struct SidecarApp::Impl {
   Router router;
   EventWriter writer;
   std::unique_ptr<RuntimeClient> runtime;
-  std::unique_ptr<KafkaQueue> queue;
+  std::unique_ptr<Queue> queue;
   httplib::Server http;
   std::thread http_thread;
 
@@ -128,8 +128,7 @@ struct SidecarApp::Impl {
     });
   }
 
-  void EmitReceived(const KafkaQueue::Message& message, const Accepted& accepted,
-                    absl::Time taken) {
+  void EmitReceived(const QueueMessage& message, const Accepted& accepted, absl::Time taken) {
     if (!events()) return;
     using R = v1::Received;
     const bool capture = writer.capturing();
@@ -150,7 +149,7 @@ struct SidecarApp::Impl {
     });
   }
 
-  void EmitRejected(const KafkaQueue::Message& message, const Decision& decision,
+  void EmitRejected(const QueueMessage& message, const Decision& decision,
                     const std::string& trace_id, absl::Time taken) {
     if (!events()) return;
     using R = v1::Rejected;
@@ -191,7 +190,7 @@ struct SidecarApp::Impl {
 
   // An accepted envelope whose /invoke call was started and is not completed yet.
   struct InFlight {
-    KafkaQueue::Message message;
+    QueueMessage message;
     Accepted accepted;
     absl::Time start;        // when its processing began
     absl::Duration timeout;  // the actor timeout, or less when its SLA leaves less
@@ -203,7 +202,7 @@ struct SidecarApp::Impl {
   // Each of these returns false when the sidecar must stop (fatal), with *exit_code.
 
   // Takes one message in: rejects it, expires it (SLA), or starts its /invoke call.
-  bool Intake(KafkaQueue::Message& message, int* exit_code) {
+  bool Intake(QueueMessage& message, int* exit_code) {
     const absl::Time start = absl::Now();
     auto intake =
         config.is_end_actor ? router.AcceptAtEnd(message.value) : router.Accept(message.value);
@@ -266,7 +265,7 @@ struct SidecarApp::Impl {
 
   // Sends what `decision` says, counts it and marks the message done for the commit.
   // `accepted` is null for a rejected message.
-  bool Conclude(KafkaQueue::Message& message, absl::Time start, const std::string& trace_id,
+  bool Conclude(QueueMessage& message, absl::Time start, const std::string& trace_id,
                 const Accepted* accepted, const Decision& decision, int* exit_code) {
     if (accepted != nullptr) {
       if (config.is_end_actor) {
