@@ -2,6 +2,7 @@
 // real Unix sockets.
 #include <curl/curl.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,6 +21,8 @@
 #include "tap/sse.h"
 #include "tap/tap_config.h"
 #include "tests/testing/collector_stub.h"
+#include "tests/testing/metrics_text.h"
+#include "tests/testing/ports.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
 
@@ -232,7 +235,7 @@ class TappedRuntime {
                                      dir.path() + "/rt"};
     args.insert(args.end(), handler.begin(), handler.end());
     runtime.emplace(*testing::Subprocess::Start(args));
-    tap_env["MESHTRACE_TAP_METRICS_ADDR"] = "";
+    if (!tap_env.contains("MESHTRACE_TAP_METRICS_ADDR")) tap_env["MESHTRACE_TAP_METRICS_ADDR"] = "";
     tap_env["MESHTRACE_LOG_LEVEL"] = "error";
     tap.emplace(*testing::Subprocess::Start(
         {kBin + "/meshtrace-tap", "--listen", public_dir(), "--upstream", direct()}, tap_env));
@@ -325,6 +328,34 @@ TEST(TapProxyTest, ClientHangingUpMidCallLeavesTheTapServing) {
   absl::SleepFor(absl::Milliseconds(50));
   close(fd);
   EXPECT_NE(Exchange(rt.tapped(), request).find("200 OK"), std::string::npos);
+}
+
+// Bad replies are forwarded as they are and counted with a reason; the tap's metrics say what
+// passed.
+TEST(TapProxyTest, BadRepliesAreForwardedAndCountedByReason) {
+  const int port = testing::FreePort();
+  TappedRuntime rt({"--handler", "garbage"},
+                   {{"MESHTRACE_TAP_METRICS_ADDR", absl::StrCat("127.0.0.1:", port)}});
+  ASSERT_TRUE(rt.ready);
+  EXPECT_EQ(Exchange(rt.tapped(), InvokeRequest(kEnvelope)), "this is not HTTP\r\n\r\n{{{");
+  EXPECT_EQ(Exchange(rt.tapped(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            Exchange(rt.direct(), "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  httplib::Client http("127.0.0.1", port);
+  std::string metrics;
+  for (int i = 0; i < 50 && metrics.find("bad_reply") == std::string::npos; ++i) {
+    auto res = http.Get("/metrics");
+    if (res) metrics = res->body;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(testing::MetricValue(metrics, R"(meshtrace_tap_requests_total{outcome="bad_reply"})"),
+            1)
+      << metrics;
+  EXPECT_EQ(testing::MetricValue(metrics,
+                                 R"(meshtrace_tap_protocol_faults_total{reason="reply_not_http"})"),
+            1);
+  EXPECT_EQ(testing::MetricValue(metrics, R"(meshtrace_tap_requests_total{outcome="other"})"), 1);
+  EXPECT_GT(testing::MetricValue(metrics, R"(meshtrace_tap_bytes_total{direction="request"})"), 0);
+  EXPECT_EQ(testing::MetricValue(metrics, "meshtrace_tap_upstream_connect_failures_total"), 0);
 }
 
 // The tap reports what passed, marked as seen by a tap, with the sends it inferred.
@@ -432,6 +463,31 @@ TEST_F(TapLauncherTest, StreamsEachFrameAsTheHandlerYieldsIt) {
   close(fd);
   EXPECT_TRUE(first_frame_before_done) << all;
   EXPECT_NE(all.find("event: done"), std::string::npos);
+}
+
+// A runtime that keeps its connections alive and chunks its bodies: a keep-alive client's calls
+// share one connection through the tap, and each reply arrives whole.
+TEST_F(TapLauncherTest, KeepAliveRuntimeWithChunkedRepliesServesManyCallsOnOneConnection) {
+  auto tap = Launch({{"TEST_RUNTIME_MODE", "chunked"}});
+  ASSERT_TRUE(WaitForFile(ready(), absl::Seconds(15)));
+  CURL* curl = curl_easy_init();
+  curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket().c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, "http://localhost/invoke");
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, kEnvelope.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, CurlAppend);
+  long connects = 0;
+  for (int i = 0; i < 3; ++i) {
+    std::string body;
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    ASSERT_EQ(curl_easy_perform(curl), CURLE_OK) << i;
+    EXPECT_NE(body.find(R"("frames")"), std::string::npos) << body;
+    EXPECT_EQ(body.back(), '}') << body;
+    long n = 0;
+    curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &n);
+    connects += n;
+  }
+  curl_easy_cleanup(curl);
+  EXPECT_EQ(connects, 1);  // the later calls reused the first connection
 }
 
 TEST_F(TapLauncherTest, AMissingInterpreterStopsWithExitTwo) {

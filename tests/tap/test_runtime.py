@@ -2,7 +2,8 @@
 $ASYA_SOCKET_DIR, a runtime-ready file once bound, SSE frames with pauses between them.
 
 TEST_RUNTIME_START_DELAY  seconds to wait before binding (a slow handler import)
-TEST_RUNTIME_MODE         json (one frame) or stream (three SSE frames, 0.3 s apart)
+TEST_RUNTIME_MODE         json (one frame), stream (three SSE frames, 0.3 s apart) or chunked
+                          (HTTP/1.1, keep-alive, the frames body chunked)
 TEST_RUNTIME_EXIT_AFTER   exit with status 3 after this many /invoke calls
 """
 import json
@@ -55,7 +56,17 @@ class Handler(BaseHTTPRequestHandler):
         route = envelope["route"]
         nxt = {"prev": route["prev"] + [route["curr"]],
                "curr": route["next"][0] if route["next"] else "", "next": route["next"][1:]}
-        if os.environ.get("TEST_RUNTIME_MODE") == "stream":
+        mode = os.environ.get("TEST_RUNTIME_MODE")
+        if mode == "chunked":
+            body = json.dumps({"frames": [{"payload": envelope["payload"], "route": nxt}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in (body[:10], body[10:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        elif mode == "stream":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
@@ -78,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
             os._exit(3)
 
 
+if os.environ.get("TEST_RUNTIME_MODE") == "chunked":
+    Handler.protocol_version = "HTTP/1.1"
 signal.signal(signal.SIGTERM, cleanup)
 time.sleep(float(os.environ.get("TEST_RUNTIME_START_DELAY", "0")))
 if os.path.exists(SOCKET):
