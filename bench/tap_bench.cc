@@ -3,6 +3,7 @@
 //   tap_bench [--calls N] [--rounds N] [--payload-bytes N]
 // Prints per mode the latency p50/p99 and calls/s, then what the tap adds, its CPU per call
 // (with events and payload captures on, to a collector stub) and its peak RSS.
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "bench/machine_phase.h"
 #include "common/runtime_client.h"
+#include "common/unix_socket.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/subprocess.h"
 #include "tests/testing/temp_dir.h"
@@ -46,6 +48,34 @@ Round Run(const std::string& socket, const std::string& envelope, int calls) {
   }
   r.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   return r;
+}
+
+// Microseconds from sending an /invoke to reading its first SSE `downstream` event, per call.
+std::vector<double> FirstFrames(const std::string& socket, const std::string& envelope,
+                                int calls) {
+  const std::string request =
+      absl::StrCat("POST /invoke HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+                   "\r\nContent-Length: ",
+                   envelope.size(), "\r\n\r\n", envelope);
+  std::vector<double> us;
+  char buf[65536];
+  for (int i = 0; i < calls; ++i) {
+    const int fd = DialUnixSocket(socket);
+    if (fd < 0) std::exit(1);
+    const absl::Time t0 = absl::Now();
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) < 0) std::exit(1);
+    std::string got;
+    while (got.find("event: downstream") == std::string::npos) {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n <= 0) std::exit(1);
+      got.append(buf, static_cast<size_t>(n));
+    }
+    us.push_back(absl::ToDoubleMicroseconds(absl::Now() - t0));
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    close(fd);
+  }
+  return us;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -141,6 +171,39 @@ int Main(int argc, char** argv) {
     std::printf("events received by the collector stub: %zu of %zu (3 per call)\n",
                 collector.count(), expected);
   }
+
+  // Time to the first SSE frame, a generator handler fanning out three frames.
+  testing::TempDir sse_dir;
+  std::filesystem::create_directories(sse_dir.path() + "/rt");
+  std::filesystem::create_directories(sse_dir.path() + "/pub");
+  auto sse_runtime = testing::Subprocess::Start({kBin + "/meshtrace-example-runtime",
+                                                 "--socket-dir", sse_dir.path() + "/rt",
+                                                 "--handler", "fanout", "--fanout", "3"});
+  const std::string sse_direct = sse_dir.path() + "/rt/asya-runtime.sock";
+  auto sse_tap = testing::Subprocess::Start(
+      {kBin + "/meshtrace-tap", "--listen", sse_dir.path() + "/pub", "--upstream", sse_direct},
+      {{"MESHTRACE_COLLECTOR", events ? collector.address() : ""},
+       {"MESHTRACE_TAP_METRICS_ADDR", ""},
+       {"MESHTRACE_LOG_LEVEL", "error"}});
+  if (!sse_runtime.ok() || !sse_tap.ok()) return 1;
+  for (int i = 0; i < 200 && !std::filesystem::exists(sse_dir.path() + "/pub/runtime-ready");
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const std::string sse_tapped = sse_dir.path() + "/pub/asya-runtime.sock";
+  std::vector<double> first_direct, first_tapped;
+  for (int r = 0; r < rounds; ++r) {
+    for (auto [socket, into] : {std::pair{&sse_direct, &first_direct},
+                                std::pair{&sse_tapped, &first_tapped}}) {
+      std::vector<double> us = FirstFrames(*socket, envelope, std::max(100, calls / 5));
+      into->insert(into->end(), us.begin(), us.end());
+    }
+  }
+  std::printf("first SSE frame: direct p50 %.1f / p99 %.1f us, tap p50 %.1f / p99 %.1f us; "
+              "added p99 %.1f us\n",
+              Percentile(first_direct, 0.5), Percentile(first_direct, 0.99),
+              Percentile(first_tapped, 0.5), Percentile(first_tapped, 0.99),
+              Percentile(first_tapped, 0.99) - Percentile(first_direct, 0.99));
   PrintMachinePhase("after");
   return 0;
 }
