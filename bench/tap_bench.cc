@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -51,12 +52,11 @@ Round Run(const std::string& socket, const std::string& envelope, int calls) {
 }
 
 // Microseconds from sending an /invoke to reading its first SSE `downstream` event, per call.
-std::vector<double> FirstFrames(const std::string& socket, const std::string& envelope,
-                                int calls) {
-  const std::string request =
-      absl::StrCat("POST /invoke HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
-                   "\r\nContent-Length: ",
-                   envelope.size(), "\r\n\r\n", envelope);
+std::vector<double> FirstFrames(const std::string& socket, const std::string& envelope, int calls) {
+  const std::string request = absl::StrCat(
+      "POST /invoke HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json"
+      "\r\nContent-Length: ",
+      envelope.size(), "\r\n\r\n", envelope);
   std::vector<double> us;
   char buf[65536];
   for (int i = 0; i < calls; ++i) {
@@ -106,6 +106,39 @@ std::string PeakRss(pid_t pid) {
   return "?";
 }
 
+// The example runtime with `handler` in dir/rt, and meshtrace-tap in front of it in dir/pub,
+// sending events to `collector` (empty: none). Returns once the tap is ready.
+struct Tapped {
+  testing::TempDir dir;
+  std::optional<testing::Subprocess> runtime;
+  std::optional<testing::Subprocess> tap;
+  std::string direct() const { return dir.path() + "/rt/asya-runtime.sock"; }
+  std::string tapped() const { return dir.path() + "/pub/asya-runtime.sock"; }
+};
+
+std::unique_ptr<Tapped> StartTapped(const std::vector<std::string>& handler,
+                                    const std::string& collector) {
+  auto t = std::make_unique<Tapped>();
+  std::filesystem::create_directories(t->dir.path() + "/rt");
+  std::filesystem::create_directories(t->dir.path() + "/pub");
+  std::vector<std::string> argv = {kBin + "/meshtrace-example-runtime", "--socket-dir",
+                                   t->dir.path() + "/rt"};
+  argv.insert(argv.end(), handler.begin(), handler.end());
+  auto runtime = testing::Subprocess::Start(argv);
+  auto tap = testing::Subprocess::Start(
+      {kBin + "/meshtrace-tap", "--listen", t->dir.path() + "/pub", "--upstream", t->direct()},
+      {{"MESHTRACE_COLLECTOR", collector},
+       {"MESHTRACE_TAP_METRICS_ADDR", ""},
+       {"MESHTRACE_LOG_LEVEL", "error"}});
+  if (!runtime.ok() || !tap.ok()) return nullptr;
+  t->runtime.emplace(*std::move(runtime));
+  t->tap.emplace(*std::move(tap));
+  for (int i = 0; i < 200 && !std::filesystem::exists(t->dir.path() + "/pub/runtime-ready"); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return t;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"tap_bench: /invoke through meshtrace-tap against the same runtime directly"};
   int calls = 5000, rounds = 4;
@@ -118,23 +151,12 @@ int Main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   PrintMachinePhase("before");
 
-  testing::TempDir dir;
-  std::filesystem::create_directories(dir.path() + "/rt");
-  std::filesystem::create_directories(dir.path() + "/pub");
   testing::CollectorStub collector(0, /*keep_events=*/false);
-  auto runtime = testing::Subprocess::Start({kBin + "/meshtrace-example-runtime", "--socket-dir",
-                                             dir.path() + "/rt", "--handler", "echo"});
-  const std::string direct = dir.path() + "/rt/asya-runtime.sock";
-  auto tap = testing::Subprocess::Start(
-      {kBin + "/meshtrace-tap", "--listen", dir.path() + "/pub", "--upstream", direct},
-      {{"MESHTRACE_COLLECTOR", events ? collector.address() : ""},
-       {"MESHTRACE_TAP_METRICS_ADDR", ""},
-       {"MESHTRACE_LOG_LEVEL", "error"}});
-  if (!runtime.ok() || !tap.ok()) return 1;
-  const std::string tapped = dir.path() + "/pub/asya-runtime.sock";
-  for (int i = 0; i < 200 && !std::filesystem::exists(dir.path() + "/pub/runtime-ready"); ++i) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  const std::string events_to = events ? collector.address() : "";
+  std::unique_ptr<Tapped> echo = StartTapped({"--handler", "echo"}, events_to);
+  if (echo == nullptr) return 1;
+  const std::string direct = echo->direct(), tapped = echo->tapped();
+  const pid_t tap_pid = echo->tap->pid();
   const std::string envelope =
       absl::StrCat(R"({"id":"bench-1","route":{"prev":[],"curr":"a","next":["b"]},)",
                    R"("headers":{"trace_id":"bench-1"},"payload":{"blob":")",
@@ -146,9 +168,9 @@ int Main(int argc, char** argv) {
   double tap_cpu = 0;
   for (int r = 0; r < rounds; ++r) {
     Round d = Run(direct, envelope, calls);
-    const double cpu0 = CpuSeconds(tap->pid());
+    const double cpu0 = CpuSeconds(tap_pid);
     Round t = Run(tapped, envelope, calls);
-    tap_cpu += CpuSeconds(tap->pid()) - cpu0;
+    tap_cpu += CpuSeconds(tap_pid) - cpu0;
     for (auto [from, to] : {std::pair{&d, &all_direct}, std::pair{&t, &all_tapped}}) {
       to->us.insert(to->us.end(), from->us.begin(), from->us.end());
       to->seconds += from->seconds;
@@ -163,8 +185,8 @@ int Main(int argc, char** argv) {
   std::printf("added by the tap: p50 %.1f us, p99 %.1f us; throughput %.1f %% of direct\n",
               t50 - d50, t99 - d99, 100.0 * all_direct.seconds / all_tapped.seconds);
   std::printf("tap CPU per call (events %s): %.1f us; peak RSS%s\n",
-              events ? "and payload captures on" : "off",
-              tap_cpu * 1e6 / n, PeakRss(tap->pid()).c_str());
+              events ? "and payload captures on" : "off", tap_cpu * 1e6 / n,
+              PeakRss(tap_pid).c_str());
   if (events) {
     const size_t expected = 3 * (static_cast<size_t>(n) + 200);  // + the tapped warm-up calls
     collector.WaitForEvents(expected, absl::Seconds(5));
@@ -173,37 +195,23 @@ int Main(int argc, char** argv) {
   }
 
   // Time to the first SSE frame, a generator handler fanning out three frames.
-  testing::TempDir sse_dir;
-  std::filesystem::create_directories(sse_dir.path() + "/rt");
-  std::filesystem::create_directories(sse_dir.path() + "/pub");
-  auto sse_runtime = testing::Subprocess::Start({kBin + "/meshtrace-example-runtime",
-                                                 "--socket-dir", sse_dir.path() + "/rt",
-                                                 "--handler", "fanout", "--fanout", "3"});
-  const std::string sse_direct = sse_dir.path() + "/rt/asya-runtime.sock";
-  auto sse_tap = testing::Subprocess::Start(
-      {kBin + "/meshtrace-tap", "--listen", sse_dir.path() + "/pub", "--upstream", sse_direct},
-      {{"MESHTRACE_COLLECTOR", events ? collector.address() : ""},
-       {"MESHTRACE_TAP_METRICS_ADDR", ""},
-       {"MESHTRACE_LOG_LEVEL", "error"}});
-  if (!sse_runtime.ok() || !sse_tap.ok()) return 1;
-  for (int i = 0; i < 200 && !std::filesystem::exists(sse_dir.path() + "/pub/runtime-ready");
-       ++i) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  const std::string sse_tapped = sse_dir.path() + "/pub/asya-runtime.sock";
+  std::unique_ptr<Tapped> sse = StartTapped({"--handler", "fanout", "--fanout", "3"}, events_to);
+  if (sse == nullptr) return 1;
+  const std::string sse_direct = sse->direct(), sse_tapped = sse->tapped();
   std::vector<double> first_direct, first_tapped;
   for (int r = 0; r < rounds; ++r) {
-    for (auto [socket, into] : {std::pair{&sse_direct, &first_direct},
-                                std::pair{&sse_tapped, &first_tapped}}) {
+    for (auto [socket, into] :
+         {std::pair{&sse_direct, &first_direct}, std::pair{&sse_tapped, &first_tapped}}) {
       std::vector<double> us = FirstFrames(*socket, envelope, std::max(100, calls / 5));
       into->insert(into->end(), us.begin(), us.end());
     }
   }
-  std::printf("first SSE frame: direct p50 %.1f / p99 %.1f us, tap p50 %.1f / p99 %.1f us; "
-              "added p99 %.1f us\n",
-              Percentile(first_direct, 0.5), Percentile(first_direct, 0.99),
-              Percentile(first_tapped, 0.5), Percentile(first_tapped, 0.99),
-              Percentile(first_tapped, 0.99) - Percentile(first_direct, 0.99));
+  std::printf(
+      "first SSE frame: direct p50 %.1f / p99 %.1f us, tap p50 %.1f / p99 %.1f us; "
+      "added p99 %.1f us\n",
+      Percentile(first_direct, 0.5), Percentile(first_direct, 0.99), Percentile(first_tapped, 0.5),
+      Percentile(first_tapped, 0.99),
+      Percentile(first_tapped, 0.99) - Percentile(first_direct, 0.99));
   PrintMachinePhase("after");
   return 0;
 }
