@@ -349,6 +349,9 @@ v1::TraceSummary TraceState::Summary(const Evaluation& ev) const {
   s.set_started_at_ns(started_ns_);
   s.set_duration_ms((ended_ns_ - started_ns_) / 1'000'000);
   s.set_hops(static_cast<uint32_t>(nodes_.size()));
+  uint32_t tapped = 0;
+  for (const auto& [unused, node] : nodes_) tapped += node.tapped;
+  s.set_tapped_hops(tapped);
   if (const Send* failing = FailingSend(); failing != nullptr) {
     s.set_ended_at_actor(failing->from_actor);
     s.set_reason(failing->reason);

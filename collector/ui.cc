@@ -17,7 +17,7 @@ input,select,button{font-size:13px;padding:3px 6px}table{border-collapse:collaps
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eaeef2;vertical-align:top}
 td{white-space:nowrap}td.error{white-space:normal}
 th{font-weight:600;color:#57606a}code{font:12px ui-monospace,Menlo,monospace}
-.badge{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:12px}
+.badge{display:inline-block;padding:0 7px;border-radius:9px;color:#fff;font-size:12px}.badge.tap{background:#0969da}
 .complete,.succeeded{background:#1a7f37}.failed{background:#cf222e}.stalled,.partial,.mixed{background:#9a6700}.open,.unknown{background:#57606a}
 #status{color:#57606a;margin:8px 0}.err{color:#cf222e}.anomaly{color:#9a6700}
 </style></head><body>
@@ -52,7 +52,7 @@ var q=query();q.set('limit','100');if(append&&cursor)q.set('cursor',cursor);
 fetch('/api/v1/traces?'+q.toString()).then(function(r){return r.json().then(function(b){return{ok:r.ok,body:b};});}).then(function(r){
 var st=document.getElementById('status');
 if(!r.ok){st.innerHTML='<span class=err>'+esc(r.body.error)+'</span>';return;}
-var rows=r.body.traces.map(function(t){return '<tr class=trace-row><td>'+esc(t.started_at)+'</td><td><a href="'+report(t.trace_id)+'"><code>'+esc(t.trace_id)+'</code></a></td><td><span class="badge '+esc(t.verdict)+'">'+esc(t.verdict)+'</span></td><td><span class="badge '+esc(t.outcome)+'">'+esc(t.outcome)+'</span></td><td>'+esc(t.ended_at_actor)+'</td><td class=error title="'+esc(t.headline)+'">'+(t.error_type?esc(t.error_type)+(t.error_message?': '+esc(t.error_message.slice(0,80)):''):(t.verdict=='stalled'||t.verdict=='partial'?'<span class=anomaly>'+esc(t.headline)+'</span>':''))+'</td><td>'+t.hops+'</td><td>'+t.duration_ms+' ms</td></tr>';}).join('');
+var rows=r.body.traces.map(function(t){return '<tr class=trace-row><td>'+esc(t.started_at)+'</td><td><a href="'+report(t.trace_id)+'"><code>'+esc(t.trace_id)+'</code></a></td><td><span class="badge '+esc(t.verdict)+'">'+esc(t.verdict)+'</span></td><td><span class="badge '+esc(t.outcome)+'">'+esc(t.outcome)+'</span></td><td>'+esc(t.ended_at_actor)+'</td><td class=error title="'+esc(t.headline)+'">'+(t.error_type?esc(t.error_type)+(t.error_message?': '+esc(t.error_message.slice(0,80)):''):(t.verdict=='stalled'||t.verdict=='partial'?'<span class=anomaly>'+esc(t.headline)+'</span>':''))+'</td><td>'+t.hops+(t.tapped_hops?' <span class="badge tap" title="'+t.tapped_hops+' hop(s) seen by meshtrace-tap: the /invoke exchange only">tap</span>':'')+'</td><td>'+t.duration_ms+' ms</td></tr>';}).join('');
 var body=document.getElementById('traces');body.innerHTML=(append?body.innerHTML:'')+rows;
 cursor=r.body.next_cursor;document.getElementById('more').hidden=!cursor;
 st.textContent=body.rows.length+' trace'+(body.rows.length==1?'':'s')+(cursor?' (more available)':'');

@@ -57,18 +57,20 @@ bool ParseOutcome(const std::string& name, v1::Outcome* out) {
 std::string TimeText(int64_t ns) { return ns == 0 ? "" : FormatRfc3339(absl::FromUnixNanos(ns)); }
 
 nlohmann::json SummaryJson(const v1::TraceSummary& s) {
-  return {{"trace_id", s.trace_id()},
-          {"verdict", VerdictName(s.verdict())},
-          {"outcome", OutcomeName(s.outcome())},
-          {"started_at", TimeText(s.started_at_ns())},
-          {"duration_ms", s.duration_ms()},
-          {"ended_at_actor", s.ended_at_actor()},
-          {"error_type", s.error_type()},
-          {"error_message", s.error_message()},
-          {"reason", s.reason()},
-          {"headline", s.headline()},
-          {"hops", s.hops()},
-          {"actors", std::vector<std::string>(s.actors().begin(), s.actors().end())}};
+  nlohmann::json j = {{"trace_id", s.trace_id()},
+                      {"verdict", VerdictName(s.verdict())},
+                      {"outcome", OutcomeName(s.outcome())},
+                      {"started_at", TimeText(s.started_at_ns())},
+                      {"duration_ms", s.duration_ms()},
+                      {"ended_at_actor", s.ended_at_actor()},
+                      {"error_type", s.error_type()},
+                      {"error_message", s.error_message()},
+                      {"reason", s.reason()},
+                      {"headline", s.headline()},
+                      {"hops", s.hops()},
+                      {"actors", std::vector<std::string>(s.actors().begin(), s.actors().end())}};
+  if (s.tapped_hops() > 0) j["tapped_hops"] = s.tapped_hops();
+  return j;
 }
 
 nlohmann::json DiffJson(const std::string& a, const std::string& b, const v1::DiffResponse& diff) {

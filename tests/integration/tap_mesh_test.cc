@@ -105,6 +105,7 @@ TEST_F(TapMeshTest, ChainFanOutAndFailureAreProvenCompleteFromTapEventsAlone) {
     const Json& t = done[absl::StrCat("ok-", i)];
     EXPECT_EQ(t["outcome"], "succeeded") << t.dump();
     EXPECT_EQ(t["hops"], 5);  // a, b ×2 (a fan-out of two), x-sink ×2
+    EXPECT_EQ(t["tapped_hops"], 5);
   }
   const Json& bad = done["bad-1"];
   EXPECT_EQ(bad["outcome"], "failed") << bad.dump();
