@@ -13,18 +13,20 @@ bool NamedAfterItself(const v1::LifecycleEvent& e) {
 TraceStitcher::TraceStitcher(StoreLookup lookup, absl::Duration wait, size_t max_known)
     : lookup_(std::move(lookup)), wait_(wait), max_known_(max_known) {}
 
-std::optional<std::string> TraceStitcher::TraceOf(const std::string& envelope_id) {
+std::optional<std::string> TraceStitcher::TraceOf(const std::string& envelope_id, bool ask_store) {
   if (auto it = known_.find(envelope_id); it != known_.end()) return it->second;
-  return lookup_ ? lookup_(envelope_id) : std::nullopt;
+  return ask_store && lookup_ ? lookup_(envelope_id) : std::nullopt;
 }
 
 bool TraceStitcher::Resolve(std::vector<v1::LifecycleEvent>& events) {
   bool all = true;
   for (v1::LifecycleEvent& e : events) {
     if (!NamedAfterItself(e)) continue;
-    std::optional<std::string> trace = TraceOf(e.envelope_id());
+    // An envelope's own id is looked up in memory only: the first hop of every untraced
+    // envelope names itself, and the store is read (under the lock) only for a parent.
+    std::optional<std::string> trace = TraceOf(e.envelope_id(), /*ask_store=*/false);
     if ((!trace || *trace == e.envelope_id()) && !e.parent_id().empty()) {
-      trace = TraceOf(e.parent_id());
+      trace = TraceOf(e.parent_id(), /*ask_store=*/true);
       if (!trace) all = false;
     }
     if (trace) e.set_trace_id(*trace);

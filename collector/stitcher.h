@@ -19,8 +19,8 @@ namespace meshtrace::collector {
 // A tap names a trace by the envelope's trace_id or traceparent header, else by the envelope's
 // own id. The stock Asya sidecar sets neither header and gives each fan-out child a fresh id,
 // so a child's events arrive named after the child. Such an event (from a tap, its trace id its
-// own envelope id) is moved to the trace its envelope id or, failing that, its parent's id is
-// already known in: from events seen here, or from the store's envelope index.
+// own envelope id) is moved to the trace its envelope id (among events seen here) or, failing
+// that, its parent's id (seen here, or in the store's envelope index) is already known in.
 //
 // The parent's events come from another tap and may arrive later: a batch with an event whose
 // parent is not known yet is held until the parent shows up or `wait` has passed, then goes on
@@ -50,7 +50,7 @@ class TraceStitcher {
 
   // Resolves what it can of `events`; true when none waits for a parent.
   bool Resolve(std::vector<v1::LifecycleEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::optional<std::string> TraceOf(const std::string& envelope_id)
+  std::optional<std::string> TraceOf(const std::string& envelope_id, bool ask_store)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Learn(const std::vector<v1::LifecycleEvent>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Drain(absl::Time now, Ready* ready) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -299,18 +299,16 @@ struct SidecarApp::Impl {
   }
 };
 
-namespace {
-absl::StatusOr<Redactor> RedactorFor(const events::EventSettings& settings) {
-  return Redactor::Create(settings.redact, settings.redact_key);
-}
-}  // namespace
-
 SidecarApp::SidecarApp(SidecarConfig config)
+    // A copy, not a move: the two arguments may be initialised in either order.
+    : SidecarApp(config, Redactor::Create(config.events.redact, config.events.redact_key)) {}
+
+SidecarApp::SidecarApp(SidecarConfig config, absl::StatusOr<Redactor> redactor)
     : config_(std::move(config)),
       metrics_(std::make_unique<SidecarMetrics>(config_.metrics_namespace, config_.actor)),
-      redactor_status_(RedactorFor(config_.events).status()),
+      redactor_status_(redactor.status()),
       impl_(std::make_unique<Impl>(config_, metrics_.get(),
-                                   RedactorFor(config_.events).value_or(Redactor()))) {}
+                                   std::move(redactor).value_or(Redactor()))) {}
 
 SidecarApp::~SidecarApp() {
   Stop();

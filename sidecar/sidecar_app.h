@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/redaction.h"
 #include "sidecar/config.h"
 #include "sidecar/metrics.h"
 
@@ -31,6 +33,8 @@ class SidecarApp {
   SidecarMetrics& metrics() { return *metrics_; }
 
  private:
+  SidecarApp(SidecarConfig config, absl::StatusOr<Redactor> redactor);
+
   struct Impl;
   SidecarConfig config_;
   std::unique_ptr<SidecarMetrics> metrics_;

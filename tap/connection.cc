@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <utility>
 
 #include "common/unix_socket.h"
 #include "tap/http_stream.h"
@@ -44,7 +45,6 @@ struct Exchange {
   bool observed = true;  // false: a body over the cap; the outcome is not judged
   absl::Time request_end;
   int status = 0;
-  bool event_stream = false;
   std::string body;  // the reply's, when not an event stream
   int frames = 0;
   std::optional<RuntimeError> stream_error;
@@ -217,8 +217,7 @@ void Connection::OnHead(const HttpHead& head) {
   }
   Exchange& x = pending_.front();
   x.status = head.status;
-  x.event_stream = IsEventStream(head.content_type);
-  if (x.event_stream && x.invoke) {
+  if (x.invoke && IsEventStream(head.content_type)) {
     x.sse = std::make_unique<SseDecoder>([this, &x](std::string_view event, std::string_view data) {
       OnStreamEvent(x, event, data);
     });
@@ -292,15 +291,15 @@ void Connection::OnComplete() {
 }
 
 void Connection::Finish(Exchange& x, InvokeEnd end) {
-  const absl::Time now = Now();
+  const absl::Duration added = std::exchange(added_, absl::ZeroDuration());
   if (!x.invoke) {
     ctx_.metrics->OtherRequest();
     return;
   }
+  const absl::Time now = Now();
   end.duration = now - x.request_end;
   if (x.observed) ctx_.reporter->End(x.in, end, now);
-  ctx_.metrics->Exchange(OutcomeName(end.kind), added_);
-  added_ = absl::ZeroDuration();
+  ctx_.metrics->Exchange(OutcomeName(end.kind), added);
 }
 
 // Every request still waiting for its reply ends as `kind`.

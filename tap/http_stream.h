@@ -47,8 +47,6 @@ class HttpStream {
 
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
-  // True between a message's first byte and its OnComplete.
-  bool in_message() const { return in_message_; }
   // True once a complete message says the connection ends after it (HTTP/1.0 without
   // keep-alive, or Connection: close): nothing more can follow it.
   bool closes() const { return closes_; }

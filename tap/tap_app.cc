@@ -56,9 +56,8 @@ class MetricsServer {
   std::thread thread_;
 };
 
-std::unique_ptr<Reporter> NewReporter(const TapConfig& config, TapMetrics* metrics) {
-  // The redaction spec was validated with the settings; a key is required with it.
-  Redactor redactor = Redactor::Create(config.events.redact, config.events.redact_key).value();
+std::unique_ptr<Reporter> NewReporter(const TapConfig& config, Redactor redactor,
+                                      TapMetrics* metrics) {
   events::EventSource source{
       events::NewSourceId(!config.pod.empty()              ? config.pod
                           : !config.identity.actor.empty() ? config.identity.actor
@@ -134,6 +133,11 @@ int ServeProxy(const TapConfig& config, ChildSupervisor& supervisor, Proxy& prox
 }  // namespace
 
 int RunTap(const TapConfig& config) {
+  auto redactor = Redactor::Create(config.events.redact, config.events.redact_key);
+  if (!redactor.ok()) {  // redaction asked for and impossible: fail closed
+    Log(LogLevel::kError, "MESHTRACE_REDACT: " + std::string(redactor.status().message()));
+    return 2;
+  }
   ChildSupervisor supervisor;  // before any thread starts
   RemovePublicFiles(config);   // stale ones: the emptyDir outlives a container restart
   TapMetrics metrics;
@@ -145,7 +149,7 @@ int RunTap(const TapConfig& config) {
       return 1;
     }
   }
-  std::unique_ptr<Reporter> reporter = NewReporter(config, &metrics);
+  std::unique_ptr<Reporter> reporter = NewReporter(config, *std::move(redactor), &metrics);
   ConnectionContext context;
   context.upstream_path = config.upstream_socket();
   context.reporter = reporter.get();

@@ -80,6 +80,23 @@ TEST(TraceStitcherTest, AParentKnownOnlyToTheStoreIsLookedUp) {
   EXPECT_EQ(out.batches[0][0].trace_id(), "T");
 }
 
+// Every untraced envelope's first hop names itself: it must not cost a store read.
+TEST(TraceStitcherTest, TheStoreIsReadOnlyForParents) {
+  std::vector<std::string> asked;
+  TraceStitcher s(
+      [&asked](const std::string& id) -> std::optional<std::string> {
+        asked.push_back(id);
+        return std::nullopt;
+      },
+      absl::Seconds(2));
+  Released out;
+  s.Add({TapEvent("e-1", "e-1"), TapEvent("e-2", "e-2")}, kNow, out.Collect());
+  EXPECT_TRUE(asked.empty());
+  ASSERT_EQ(out.batches.size(), 1u);
+  s.Add({TapEvent("c-1", "c-1", "e-9")}, kNow, out.Collect());
+  EXPECT_EQ(asked, std::vector<std::string>{"e-9"});
+}
+
 TEST(TraceStitcherTest, WhatItRemembersIsBounded) {
   TraceStitcher s(nullptr, absl::Seconds(2), /*max_known=*/2);
   Released out;

@@ -519,6 +519,18 @@ TEST_F(SidecarProcessTest, NoRuntimeExitsOneAfterReadyTimeout) {
   EXPECT_EQ(*sidecar.Wait(absl::Seconds(10)), 1);
 }
 
+// Redaction that cannot be applied stops the sidecar before it takes a message (fail closed),
+// also when its configuration was built without LoadSidecarConfig.
+TEST(SidecarAppTest, RedactionItCannotApplyStopsItWithExitTwo) {
+  sidecar::SidecarConfig config;
+  config.actor = "a";
+  config.metrics_enabled = false;
+  config.events.redact = "$.body";
+  config.events.redact_key = "0123456789abcdef";
+  sidecar::SidecarApp app(config);
+  EXPECT_EQ(app.Run(), 2);
+}
+
 TEST_F(SidecarProcessTest, BadSettingsExitTwoNamingTheVariable) {
   struct Case {
     std::string var, value, expect;
@@ -532,6 +544,7 @@ TEST_F(SidecarProcessTest, BadSettingsExitTwoNamingTheVariable) {
            {"MESHTRACE_CAPTURE", "all", "expected payloads, metadata or none"},
            {"ASYA_IS_END_ACTOR", "maybe", "expected true or false"},
            {"MESHTRACE_REDACT", "$.body", "a path must start with $.payload or $.headers"},
+           {"MESHTRACE_REDACT", "$.payload.card", "MESHTRACE_REDACT_KEY"},
            {"ASYA_METRICS_ADDR", "8080", "expected [host]:port"},
            {"ASYA_ACTOR_NAME", "a/b", "has the character '/'"},
        }) {

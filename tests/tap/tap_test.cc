@@ -19,6 +19,7 @@
 #include "tap/http_stream.h"
 #include "tap/reply_rules.h"
 #include "tap/sse.h"
+#include "tap/tap_app.h"
 #include "tap/tap_config.h"
 #include "tests/testing/collector_stub.h"
 #include "tests/testing/metrics_text.h"
@@ -222,6 +223,16 @@ TEST(TapConfigTest, SettingsThatCannotWorkStopWithExitTwoNamingTheSetting) {
   TapConfigResult proxy = LoadEnv({}, {"--listen", "/tmp/x"});
   EXPECT_EQ(proxy.exit_code, 2);
   EXPECT_NE(proxy.message.find("--upstream"), std::string::npos) << proxy.message;
+}
+
+// Redaction rules that cannot be applied stop the tap before it serves anything (fail closed),
+// also when its configuration was built without LoadTapConfig.
+TEST(TapConfigTest, RunTapRefusesRedactionItCannotApply) {
+  TapConfig config;
+  config.mode = TapConfig::Mode::kProxy;
+  config.events.redact = "$.body";  // not under $.payload or $.headers
+  config.events.redact_key = "0123456789abcdef";
+  EXPECT_EQ(RunTap(config), 2);
 }
 
 // The example runtime behind a meshtrace-tap proxy, in a temp dir.
